@@ -1,0 +1,68 @@
+//! The command line: `monitor-server [serve] [--db PATH] [--bind ADDR:PORT] [--page-size N]`,
+//! each flag with a `MONITOR_SERVER_*` environment variable behind it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::pagination::MAX_PER_PAGE;
+
+/// Stores pytest-monitor's per-test metrics and serves them through a JSON REST API.
+#[derive(Debug, Parser)]
+#[command(
+    name = "monitor-server",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to do; serving is the default.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options for serving when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (what a bare `monitor-server` does).
+    Serve(ServeArgs),
+}
+
+impl Cli {
+    /// The command to carry out, with serving standing in for a missing subcommand.
+    pub fn into_command(self) -> Command {
+        self.command.unwrap_or(Command::Serve(self.serve))
+    }
+}
+
+/// How to serve.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// SQLite database file; created with its schema if missing.
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_DB",
+        default_value = "./monitor.db",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+    /// Address and port to listen on (port 0 picks a free one).
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_BIND",
+        default_value = "127.0.0.1:8050",
+        value_name = "ADDR:PORT"
+    )]
+    pub bind: String,
+    /// Rows per page of every listing when the client does not send `per_page`.
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_PAGINATION_COUNT",
+        default_value_t = 500,
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(1..=MAX_PER_PAGE)
+    )]
+    pub page_size: u64,
+}

@@ -1,0 +1,502 @@
+//! The SQLite store: opening and checking the file, the connection pool, and the queries.
+//!
+//! Query functions are plain `fn(&Connection, ...)` so they can be tested without actix; handlers
+//! reach them through [`Db::run`], which checks out a connection and runs the query on actix's
+//! blocking pool in one step, so that no SQLite call ever runs on the async executor.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use actix_web::web;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::models::{tag_value, Context, Metric, Session};
+
+/// The schema, applied at every start-up; each statement is idempotent.
+pub const SCHEMA: &str = include_str!("../schema.sql");
+
+/// The schema version this binary writes, kept in `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The tables this binary owns; a file holding any other table belongs to someone else.
+const OWN_TABLES: [&str; 4] = ["contexts", "sessions", "session_tags", "metrics"];
+
+/// How long a statement waits for another connection's write lock before giving up with BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the database could not be opened at start-up; shown to the operator as one line.
+#[derive(Debug)]
+pub struct OpenError {
+    path: PathBuf,
+    reason: String,
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot use database {}: {}",
+            self.path.display(),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// The pool of connections to one database file, shared by every worker.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    path: PathBuf,
+}
+
+/// Sets up a connection the way every connection of the server must be: WAL (so readers never
+/// wait for the writer), a busy timeout instead of instant BUSY errors, fsync at every commit so
+/// a 201 survives power loss, and foreign keys enforced.
+fn configure_connection(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;",
+    )
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path`, checks that it is ours and not newer
+    /// than this binary, brings its schema up to date, and builds a pool of `pool_size` connections.
+    pub fn open(path: &Path, pool_size: u32) -> Result<Db, OpenError> {
+        let fail = |reason: String| OpenError {
+            path: path.to_owned(),
+            reason,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                return Err(fail(format!(
+                    "directory {} does not exist",
+                    parent.display()
+                )));
+            }
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn =
+            Connection::open_with_flags(path, flags).map_err(|err| fail(describe(&err)))?;
+        prepare_schema(&mut conn).map_err(fail)?;
+        configure_connection(&mut conn).map_err(|err| fail(describe(&err)))?;
+        drop(conn);
+
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(flags)
+            .with_init(configure_connection);
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)
+            .map_err(|err| fail(err.to_string()))?;
+        let path = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+        Ok(Db { pool, path })
+    }
+
+    /// The database file's absolute path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `query` with a pooled connection on the blocking thread pool: the one way handlers
+    /// touch the database.
+    pub async fn run<T, F>(&self, query: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            query(&mut conn)
+        })
+        .await
+        .map_err(|err| {
+            log::error!("blocking task failed: {err}");
+            ApiError::Internal
+        })?
+    }
+}
+
+/// A short, operator-facing reason for an SQLite failure at start-up.
+fn describe(err: &rusqlite::Error) -> String {
+    match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => "the file is not an SQLite database".into(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => "the database file is corrupt".into(),
+        Some(rusqlite::ErrorCode::CannotOpen) => "the file cannot be opened or created".into(),
+        Some(rusqlite::ErrorCode::ReadOnly) => "the file or its directory is read-only".into(),
+        Some(rusqlite::ErrorCode::PermissionDenied) => "permission denied".into(),
+        _ => err.to_string(),
+    }
+}
+
+/// Checks the file's owner and version, then applies the schema in one transaction.
+fn prepare_schema(conn: &mut Connection) -> Result<(), String> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|err| describe(&err))?;
+    if version > SCHEMA_VERSION {
+        return Err(format!(
+            "its schema version {version} is newer than this binary's ({SCHEMA_VERSION}); \
+             use a newer monitor-server"
+        ));
+    }
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+        .map_err(|err| describe(&err))?;
+    if let Some(foreign) = tables.iter().find(|t| !OWN_TABLES.contains(&t.as_str())) {
+        return Err(format!(
+            "it holds a table `{foreign}` that monitor-server did not create; \
+             refusing to write into another application's database"
+        ));
+    }
+    if version == SCHEMA_VERSION && tables.len() == OWN_TABLES.len() {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|err| describe(&err))?;
+    tx.execute_batch(SCHEMA).map_err(|err| describe(&err))?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(|err| describe(&err))?;
+    tx.commit().map_err(|err| describe(&err))
+}
+
+/// The outcome of creating a record that may already exist.
+#[derive(Debug, PartialEq)]
+pub enum Created<T> {
+    /// The record is new.
+    New(T),
+    /// An identical record was already stored; it is returned as stored.
+    Existing(T),
+}
+
+impl<T> Created<T> {
+    /// The stored record, whichever way it came to be.
+    pub fn into_inner(self) -> T {
+        match self {
+            Created::New(record) | Created::Existing(record) => record,
+        }
+    }
+}
+
+/// Re-creating a record under a taken id with other content.
+fn conflict(record: &str, id: &str) -> ApiError {
+    ApiError::Conflict(format!(
+        "A {record} with id {id} is already stored with different content."
+    ))
+}
+
+// ---------------------------------------------------------------- metrics
+
+const METRIC_COLUMNS: &str = "session_h, context_h, item_start_time, item_path, item, \
+     item_variant, item_fs_loc, kind, component, total_time, user_time, kernel_time, \
+     cpu_usage, mem_usage";
+
+fn metric_from_row(row: &Row<'_>) -> rusqlite::Result<Metric> {
+    Ok(Metric {
+        session_h: row.get(0)?,
+        context_h: row.get(1)?,
+        item_start_time: row.get(2)?,
+        item_path: row.get(3)?,
+        item: row.get(4)?,
+        item_variant: row.get(5)?,
+        item_fs_loc: row.get(6)?,
+        kind: row.get(7)?,
+        component: row.get(8)?,
+        total_time: row.get(9)?,
+        user_time: row.get(10)?,
+        kernel_time: row.get(11)?,
+        cpu_usage: row.get(12)?,
+        mem_usage: row.get(13)?,
+    })
+}
+
+/// Stores one metric; it is committed when this returns.
+pub fn insert_metric(conn: &Connection, m: &Metric) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT INTO metrics ({METRIC_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ))?;
+    stmt.execute(params![
+        m.session_h,
+        m.context_h,
+        m.item_start_time,
+        m.item_path,
+        m.item,
+        m.item_variant,
+        m.item_fs_loc,
+        m.kind,
+        m.component,
+        m.total_time,
+        m.user_time,
+        m.kernel_time,
+        m.cpu_usage,
+        m.mem_usage
+    ])?;
+    Ok(())
+}
+
+/// How many metrics are stored.
+pub fn count_metrics(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT count(*) FROM metrics")?
+        .query_row([], |row| row.get(0))
+}
+
+/// Metrics in the order they were stored, `limit` of them after skipping `offset`.
+pub fn list_metrics(conn: &Connection, offset: u64, limit: u64) -> rusqlite::Result<Vec<Metric>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {METRIC_COLUMNS} FROM metrics ORDER BY id LIMIT ?1 OFFSET ?2"
+    ))?;
+    let rows = stmt.query_map(params![limit, offset], metric_from_row)?;
+    rows.collect()
+}
+
+// ---------------------------------------------------------------- contexts
+
+const CONTEXT_COLUMNS: &str = "h, cpu_count, cpu_frequency, cpu_type, cpu_vendor, ram_total, \
+     machine_node, machine_type, machine_arch, system_info, python_info";
+
+fn context_from_row(row: &Row<'_>) -> rusqlite::Result<Context> {
+    Ok(Context {
+        h: row.get(0)?,
+        cpu_count: row.get(1)?,
+        cpu_frequency: row.get(2)?,
+        cpu_type: row.get(3)?,
+        cpu_vendor: row.get(4)?,
+        ram_total: row.get(5)?,
+        machine_node: row.get(6)?,
+        machine_type: row.get(7)?,
+        machine_arch: row.get(8)?,
+        system_info: row.get(9)?,
+        python_info: row.get(10)?,
+    })
+}
+
+/// Stores a context, or finds the identical one already stored (pytest-xdist workers race to
+/// create the same context); a different one under the same hash is a conflict.
+pub fn insert_context(conn: &mut Connection, c: &Context) -> Result<Created<Context>, ApiError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let inserted = tx
+        .prepare_cached(&format!(
+            "INSERT INTO contexts ({CONTEXT_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (h) DO NOTHING"
+        ))?
+        .execute(params![
+            c.h,
+            c.cpu_count,
+            c.cpu_frequency,
+            c.cpu_type,
+            c.cpu_vendor,
+            c.ram_total,
+            c.machine_node,
+            c.machine_type,
+            c.machine_arch,
+            c.system_info,
+            c.python_info
+        ])?;
+    let outcome = if inserted == 1 {
+        Created::New(c.clone())
+    } else {
+        let stored = tx
+            .prepare_cached(&format!(
+                "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE h = ?1"
+            ))?
+            .query_row([&c.h], context_from_row)?;
+        if stored != *c {
+            return Err(conflict("context", &c.h));
+        }
+        Created::Existing(stored)
+    };
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// How many contexts are stored.
+pub fn count_contexts(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT count(*) FROM contexts")?
+        .query_row([], |row| row.get(0))
+}
+
+/// How many contexts have a hash starting with `prefix` (all of them for an empty prefix).
+pub fn count_contexts_by_prefix(conn: &Connection, prefix: &str) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT count(*) FROM contexts WHERE substr(h, 1, ?1) = ?2")?
+        .query_row(params![prefix.chars().count(), prefix], |row| row.get(0))
+}
+
+/// Contexts whose hash starts with `prefix`, in the order they were stored.
+pub fn list_contexts_by_prefix(
+    conn: &Connection,
+    prefix: &str,
+    offset: u64,
+    limit: u64,
+) -> rusqlite::Result<Vec<Context>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE substr(h, 1, ?1) = ?2 \
+         ORDER BY id LIMIT ?3 OFFSET ?4"
+    ))?;
+    let rows = stmt.query_map(
+        params![prefix.chars().count(), prefix, limit, offset],
+        context_from_row,
+    )?;
+    rows.collect()
+}
+
+// ---------------------------------------------------------------- sessions
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    let description: String = row.get(3)?;
+    let description: Map<String, Value> = serde_json::from_str(&description).map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(err))
+    })?;
+    Ok(Session {
+        session_h: row.get(0)?,
+        run_date: row.get(1)?,
+        scm_ref: row.get(2)?,
+        description,
+    })
+}
+
+/// Stores a session with its tags, or finds the identical one already stored; a different one
+/// under the same hash is a conflict.
+pub fn insert_session(conn: &mut Connection, s: &Session) -> Result<Created<Session>, ApiError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let description = Value::Object(s.description.clone()).to_string();
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO sessions (session_h, run_date, scm_ref, description) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (session_h) DO NOTHING",
+        )?
+        .execute(params![s.session_h, s.run_date, s.scm_ref, description])?;
+    let outcome = if inserted == 1 {
+        let id = tx.last_insert_rowid();
+        let mut tag = tx.prepare_cached(
+            "INSERT INTO session_tags (session_id, name, value) VALUES (?1, ?2, ?3)",
+        )?;
+        for (name, value) in &s.description {
+            tag.execute(params![id, name, tag_value(value)])?;
+        }
+        Created::New(s.clone())
+    } else {
+        let stored =
+            find_session(&tx, &s.session_h)?.ok_or_else(|| rusqlite::Error::QueryReturnedNoRows)?;
+        if stored != *s {
+            return Err(conflict("session", &s.session_h));
+        }
+        Created::Existing(stored)
+    };
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// The session stored under exactly `session_h`.
+pub fn find_session(conn: &Connection, session_h: &str) -> rusqlite::Result<Option<Session>> {
+    conn.prepare_cached(
+        "SELECT session_h, run_date, scm_ref, description FROM sessions WHERE session_h = ?1",
+    )?
+    .query_row([session_h], session_from_row)
+    .optional()
+}
+
+/// How many sessions are stored.
+pub fn count_sessions(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT count(*) FROM sessions")?
+        .query_row([], |row| row.get(0))
+}
+
+/// How many sessions have a hash starting with `prefix` (all of them for an empty prefix).
+pub fn count_sessions_by_prefix(conn: &Connection, prefix: &str) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT count(*) FROM sessions WHERE substr(session_h, 1, ?1) = ?2")?
+        .query_row(params![prefix.chars().count(), prefix], |row| row.get(0))
+}
+
+/// Sessions whose hash starts with `prefix`, in the order they were stored.
+pub fn list_sessions_by_prefix(
+    conn: &Connection,
+    prefix: &str,
+    offset: u64,
+    limit: u64,
+) -> rusqlite::Result<Vec<Session>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT session_h, run_date, scm_ref, description FROM sessions \
+         WHERE substr(session_h, 1, ?1) = ?2 ORDER BY id LIMIT ?3 OFFSET ?4",
+    )?;
+    let rows = stmt.query_map(
+        params![prefix.chars().count(), prefix, limit, offset],
+        session_from_row,
+    )?;
+    rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_temp() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("m.db"), 2).unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn opening_twice_keeps_the_schema_version() {
+        let (dir, db) = open_temp();
+        drop(db);
+        let db = Db::open(&dir.path().join("m.db"), 2).unwrap();
+        let conn = db.pool.get().unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        let text = "these are not the pages you are looking for\n".repeat(200);
+        std::fs::write(&path, &text).unwrap();
+        let err = Db::open(&path, 1).err().expect("must refuse");
+        assert!(err.to_string().contains("not an SQLite database"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = Db::open(&path, 1).err().expect("must refuse");
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn prefix_search_treats_like_wildcards_as_text() {
+        let (_dir, db) = open_temp();
+        let conn = db.pool.get().unwrap();
+        conn.execute_batch(
+            "INSERT INTO contexts (h, cpu_count, cpu_frequency, cpu_type, ram_total, machine_node, \
+             machine_type, machine_arch, system_info, python_info) VALUES \
+             ('ab%x', 1, 1, '', 1, '', '', '', '', ''), ('abcd', 1, 1, '', 1, '', '', '', '', '')",
+        )
+        .unwrap();
+        assert_eq!(count_contexts_by_prefix(&conn, "ab%").unwrap(), 1);
+        assert_eq!(count_contexts_by_prefix(&conn, "ab").unwrap(), 2);
+        assert_eq!(count_contexts_by_prefix(&conn, "ab_").unwrap(), 0);
+    }
+}

@@ -1,0 +1,157 @@
+//! The one error type every handler returns, rendered as the JSON body API.md promises:
+//! `{"message": "...", "errors": {"field": "reason"}}`.
+//!
+//! The real cause of a server-side failure is logged once, here; the body a client sees never
+//! carries SQL, file paths or library messages.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use rusqlite::ErrorCode;
+use serde::Serialize;
+
+/// Per-field reasons, keyed by the field's name as the client spelled it (or its output name).
+pub type FieldErrors = BTreeMap<String, String>;
+
+/// Every way a request can fail, each mapped to one HTTP status.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the client sent something the contract rejects.
+    BadRequest {
+        /// One sentence a person can read.
+        message: String,
+        /// The fields at fault and why; empty when no single field is to blame.
+        errors: FieldErrors,
+    },
+    /// 404: unknown route, record or page.
+    NotFound(String),
+    /// 405: the route exists but not with this method.
+    MethodNotAllowed,
+    /// 409: a record already exists under this id with other content.
+    Conflict(String),
+    /// 413: the body is larger than the limit.
+    PayloadTooLarge(usize),
+    /// 415: the body is not declared as JSON.
+    UnsupportedMediaType,
+    /// 503: the database is busy or cannot be reached; the client may retry.
+    Unavailable(String),
+    /// 507: the disk holding the database is full.
+    InsufficientStorage,
+    /// 500: a fault of the server's own; details go to the log only.
+    Internal,
+}
+
+impl ApiError {
+    /// A 400 with a message and no field to blame.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            message: message.into(),
+            errors: FieldErrors::new(),
+        }
+    }
+
+    /// A 400 blaming one field.
+    pub fn bad_field(message: impl Into<String>, field: &str, reason: impl Into<String>) -> Self {
+        let mut errors = FieldErrors::new();
+        errors.insert(field.to_owned(), reason.into());
+        ApiError::BadRequest {
+            message: message.into(),
+            errors,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::BadRequest { message, .. }
+            | ApiError::NotFound(message)
+            | ApiError::Conflict(message)
+            | ApiError::Unavailable(message) => f.write_str(message),
+            ApiError::MethodNotAllowed => f.write_str("This route does not accept that method."),
+            ApiError::PayloadTooLarge(limit) => {
+                write!(
+                    f,
+                    "The request body is larger than the limit of {limit} bytes."
+                )
+            }
+            ApiError::UnsupportedMediaType => f.write_str(
+                "The request body must be JSON, sent with Content-Type: application/json.",
+            ),
+            ApiError::InsufficientStorage => {
+                f.write_str("The disk holding the database is full; nothing was stored.")
+            }
+            ApiError::Internal => f.write_str("The server failed to handle this request."),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a FieldErrors>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let errors = match self {
+            ApiError::BadRequest { errors, .. } if !errors.is_empty() => Some(errors),
+            _ => None,
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unavailable(_)) {
+            response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        response.json(ErrorBody {
+            message: self.to_string(),
+            errors,
+        })
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(err: rusqlite::Error) -> Self {
+        match err.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                log::warn!("database busy: {err}");
+                ApiError::Unavailable("The database is busy; retry shortly.".into())
+            }
+            Some(ErrorCode::DiskFull) => {
+                log::error!("disk full: {err}");
+                ApiError::InsufficientStorage
+            }
+            Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::SystemIoFailure) => {
+                log::error!("database unavailable: {err}");
+                ApiError::Unavailable("The database cannot be written right now.".into())
+            }
+            _ => {
+                log::error!("database error: {err}");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<r2d2::Error> for ApiError {
+    fn from(err: r2d2::Error) -> Self {
+        log::warn!("no database connection available: {err}");
+        ApiError::Unavailable("No database connection is available; retry shortly.".into())
+    }
+}

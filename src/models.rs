@@ -1,0 +1,535 @@
+//! The records the API stores and lists — metrics, execution contexts and sessions — and the
+//! parsing that turns a request body into one of them.
+//!
+//! Parsing happens once, at the edge: a body becomes a [`Metric`], [`Context`] or [`Session`] only
+//! if every rule of API.md holds, so nothing invalid ever reaches SQL. All faults of a body are
+//! reported together, each under the field name the client used.
+
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, FieldErrors};
+
+/// A JSON object as the client sent it, with the keys that appeared more than once.
+///
+/// serde_json keeps the last of two equal keys without a word; API.md makes a key given twice a
+/// 400, so the object is read with a visitor of our own that notices.
+#[derive(Debug, Default)]
+pub struct JsonObject {
+    fields: Map<String, Value>,
+    duplicates: Vec<String>,
+}
+
+impl JsonObject {
+    /// Parses a request body, which must be exactly one JSON object.
+    pub fn from_slice(body: &[u8]) -> Result<Self, ApiError> {
+        serde_json::from_slice(body).map_err(|err| {
+            let message = if err.is_data() {
+                format!("The request body must be a JSON object: {err}.")
+            } else {
+                format!("The request body is not valid JSON: {err}.")
+            };
+            ApiError::bad_request(message)
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = JsonObject;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonObject, A::Error> {
+                let mut object = JsonObject::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: Value = map.next_value()?;
+                    if object.fields.contains_key(&key) {
+                        if !object.duplicates.contains(&key) {
+                            object.duplicates.push(key);
+                        }
+                    } else {
+                        object.fields.insert(key, value);
+                    }
+                }
+                Ok(object)
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// Takes typed fields out of a [`JsonObject`], collecting every fault instead of stopping at the
+/// first, so that one 400 tells the client all that is wrong with its body.
+struct FieldReader {
+    fields: Map<String, Value>,
+    errors: FieldErrors,
+}
+
+/// The largest length, in characters, of the free-text fields API.md gives no bound for.
+const FREE_TEXT_MAX: usize = 4096;
+
+impl FieldReader {
+    fn new(object: JsonObject) -> Self {
+        let mut errors = FieldErrors::new();
+        for key in object.duplicates {
+            errors.insert(key, "is given more than once".into());
+        }
+        FieldReader {
+            fields: object.fields,
+            errors,
+        }
+    }
+
+    fn fail(&mut self, field: &str, reason: impl Into<String>) {
+        self.errors
+            .entry(field.to_owned())
+            .or_insert_with(|| reason.into());
+    }
+
+    /// Removes the field known by any of `names` (the output name first, then its aliases) and
+    /// returns the spelling found with the value. `None` when absent or given under two spellings.
+    fn take(&mut self, names: &[&'static str], required: bool) -> Option<(&'static str, Value)> {
+        let present: Vec<&'static str> = names
+            .iter()
+            .copied()
+            .filter(|name| self.fields.contains_key(*name))
+            .collect();
+        match present.as_slice() {
+            [] => {
+                if required {
+                    self.fail(names[0], "is required");
+                }
+                None
+            }
+            [name] => self.fields.remove(*name).map(|value| (*name, value)),
+            [first, others @ ..] => {
+                let reason = format!(
+                    "is given under two spellings: {first} and {}",
+                    others.join(", ")
+                );
+                self.fail(first, reason);
+                None
+            }
+        }
+    }
+
+    /// A string of at most `max` characters, non-empty when `non_empty`.
+    fn string(&mut self, names: &[&'static str], non_empty: bool, max: usize) -> String {
+        self.optional_string(names, non_empty, max, true)
+            .unwrap_or_default()
+    }
+
+    fn optional_string(
+        &mut self,
+        names: &[&'static str],
+        non_empty: bool,
+        max: usize,
+        required: bool,
+    ) -> Option<String> {
+        let (name, value) = self.take(names, required)?;
+        match value {
+            Value::String(text) if non_empty && text.is_empty() => {
+                self.fail(name, "must not be empty");
+                None
+            }
+            Value::String(text) if text.chars().count() > max => {
+                self.fail(name, format!("must be at most {max} characters long"));
+                None
+            }
+            Value::String(text) => Some(text),
+            other => {
+                self.fail(name, format!("must be a string, not {}", kind_of(&other)));
+                None
+            }
+        }
+    }
+
+    /// Any JSON number; at least `min` when given.
+    fn float(&mut self, names: &[&'static str], min: Option<f64>) -> f64 {
+        let Some((name, value)) = self.take(names, true) else {
+            return 0.0;
+        };
+        match value.as_f64() {
+            Some(number) if min.is_some_and(|min| number < min) => {
+                self.fail(
+                    name,
+                    format!("must be at least {}", min.unwrap_or_default()),
+                );
+                0.0
+            }
+            Some(number) => number,
+            None => {
+                self.fail(name, format!("must be a number, not {}", kind_of(&value)));
+                0.0
+            }
+        }
+    }
+
+    /// A non-negative integer; an integral float such as `4.0` counts as one.
+    fn count(&mut self, names: &[&'static str]) -> i64 {
+        let Some((name, value)) = self.take(names, true) else {
+            return 0;
+        };
+        let number = match &value {
+            Value::Number(number) => number.as_i64().or_else(|| {
+                number
+                    .as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            }),
+            _ => None,
+        };
+        match number {
+            Some(n) if n >= 0 => n,
+            Some(_) => {
+                self.fail(name, "must be at least 0");
+                0
+            }
+            None => {
+                self.fail(name, format!("must be an integer, not {}", kind_of(&value)));
+                0
+            }
+        }
+    }
+
+    /// An ISO 8601 time as Python's `isoformat()` writes it, kept exactly as sent.
+    fn time(&mut self, names: &[&'static str]) -> String {
+        let Some((name, value)) = self.take(names, true) else {
+            return String::new();
+        };
+        match value {
+            Value::String(text) => match check_iso8601(&text) {
+                Ok(()) => text,
+                Err(reason) => {
+                    self.fail(name, reason);
+                    String::new()
+                }
+            },
+            other => {
+                self.fail(
+                    name,
+                    format!("must be an ISO 8601 string, not {}", kind_of(&other)),
+                );
+                String::new()
+            }
+        }
+    }
+
+    /// A JSON object; `{}` when absent.
+    fn object(&mut self, names: &[&'static str]) -> Map<String, Value> {
+        match self.take(names, false) {
+            None => Map::new(),
+            Some((_, Value::Object(map))) => map,
+            Some((name, other)) => {
+                self.fail(
+                    name,
+                    format!("must be a JSON object, not {}", kind_of(&other)),
+                );
+                Map::new()
+            }
+        }
+    }
+
+    /// Turns the collected faults into one 400, naming the record.
+    fn finish<T>(self, record: &str, value: T) -> Result<T, ApiError> {
+        if self.errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(ApiError::BadRequest {
+                message: format!(
+                    "The {record} is not valid; see `errors` for each field at fault."
+                ),
+                errors: self.errors,
+            })
+        }
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Checks `YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|±HH:MM]` (a space may stand for `T`), with a real
+/// calendar date and clock time, as Python's `datetime.isoformat()` writes them.
+pub fn check_iso8601(text: &str) -> Result<(), String> {
+    use time::macros::format_description;
+
+    const EXPECTED: &str = "must be an ISO 8601 time such as 2020-12-04T23:18:15.661016";
+    let fail = |detail: &str| format!("{EXPECTED} ({detail})");
+    if !text.is_ascii() || text.len() < 19 {
+        return Err(fail("too short or not ASCII"));
+    }
+    let (date_time, rest) = text.split_at(19);
+    let separator = date_time.as_bytes()[10];
+    if separator != b'T' && separator != b' ' {
+        return Err(fail("the date and time must be separated by T or a space"));
+    }
+    let canonical = format!("{}T{}", &date_time[..10], &date_time[11..]);
+    let parsed = time::PrimitiveDateTime::parse(
+        &canonical,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+    )
+    .map_err(|err| fail(&err.to_string()))?;
+    if parsed.year() < 1 {
+        return Err(fail("the year must be 0001 or later"));
+    }
+    let rest = match rest.strip_prefix('.') {
+        Some(fraction) => {
+            let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+            if !(1..=9).contains(&digits) {
+                return Err(fail("a fraction of a second needs 1 to 9 digits"));
+            }
+            &fraction[digits..]
+        }
+        None => rest,
+    };
+    match rest.as_bytes() {
+        [] | [b'Z'] => Ok(()),
+        [b'+' | b'-', h1, h2, b':', m1, m2]
+            if [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()) =>
+        {
+            let hours = (h1 - b'0') * 10 + (h2 - b'0');
+            let minutes = (m1 - b'0') * 10 + (m2 - b'0');
+            if hours < 24 && minutes < 60 {
+                Ok(())
+            } else {
+                Err(fail("the UTC offset is out of range"))
+            }
+        }
+        _ => Err(fail(
+            "unexpected text after the time; an offset is Z or ±HH:MM",
+        )),
+    }
+}
+
+/// One measured test item, as pytest-monitor reports it and as the API lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metric {
+    /// The session (pytest run) the test ran in.
+    pub session_h: String,
+    /// The execution context (machine) the test ran on; input alias `ctx_h`.
+    pub context_h: String,
+    /// When the test started, exactly as sent.
+    pub item_start_time: String,
+    /// Python import path of the test's module.
+    pub item_path: String,
+    /// Test name.
+    pub item: String,
+    /// Test name with its parametrization.
+    pub item_variant: String,
+    /// File path of the module, relative to the pytest root.
+    pub item_fs_loc: String,
+    /// `function`, `module`, `class` or `package`.
+    pub kind: String,
+    /// Component the test belongs to; may be empty.
+    pub component: String,
+    /// Wall time in seconds; input alias `wall_time`.
+    pub total_time: f64,
+    /// CPU time in user space, in seconds.
+    pub user_time: f64,
+    /// CPU time in kernel mode, in seconds; input alias `krnl_time`.
+    pub kernel_time: f64,
+    /// (user + kernel) / wall; may exceed 1.
+    pub cpu_usage: f64,
+    /// Memory in MB against the session's start; may be negative.
+    pub mem_usage: f64,
+}
+
+impl Metric {
+    /// Builds a metric from a request body, accepting both the seed's and pytest-monitor's spellings.
+    pub fn from_json(object: JsonObject) -> Result<Self, ApiError> {
+        let mut r = FieldReader::new(object);
+        let metric = Metric {
+            session_h: r.string(&["session_h"], true, 128),
+            context_h: r.string(&["context_h", "ctx_h"], true, 128),
+            item_start_time: r.time(&["item_start_time"]),
+            item_path: r.string(&["item_path"], true, 4096),
+            item: r.string(&["item"], true, 2048),
+            item_variant: r.string(&["item_variant"], false, 2048),
+            item_fs_loc: r.string(&["item_fs_loc"], false, 2048),
+            kind: r.string(&["kind"], true, 64),
+            component: r.string(&["component"], false, 512),
+            total_time: r.float(&["total_time", "wall_time"], Some(0.0)),
+            user_time: r.float(&["user_time"], Some(0.0)),
+            kernel_time: r.float(&["kernel_time", "krnl_time"], Some(0.0)),
+            cpu_usage: r.float(&["cpu_usage"], Some(0.0)),
+            mem_usage: r.float(&["mem_usage"], None),
+        };
+        r.finish("metric", metric)
+    }
+}
+
+/// The machine a session ran on, identified by pytest-monitor's hash `h`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Context {
+    /// pytest-monitor's hash of the fields below.
+    pub h: String,
+    /// Number of CPUs.
+    pub cpu_count: i64,
+    /// CPU frequency in MHz.
+    pub cpu_frequency: f64,
+    /// CPU model.
+    pub cpu_type: String,
+    /// CPU vendor; empty when the plugin could not tell.
+    pub cpu_vendor: String,
+    /// Memory in MB.
+    pub ram_total: i64,
+    /// Host name.
+    pub machine_node: String,
+    /// Machine type, such as `x86_64`.
+    pub machine_type: String,
+    /// Architecture, such as `64bit`.
+    pub machine_arch: String,
+    /// Operating system and release.
+    pub system_info: String,
+    /// Python version string.
+    pub python_info: String,
+}
+
+impl Context {
+    /// Builds a context from a request body.
+    pub fn from_json(object: JsonObject) -> Result<Self, ApiError> {
+        let mut r = FieldReader::new(object);
+        let context = Context {
+            h: r.string(&["h"], true, 128),
+            cpu_count: r.count(&["cpu_count"]),
+            cpu_frequency: r.float(&["cpu_frequency"], Some(0.0)),
+            cpu_type: r.string(&["cpu_type"], false, FREE_TEXT_MAX),
+            cpu_vendor: r
+                .optional_string(&["cpu_vendor"], false, FREE_TEXT_MAX, false)
+                .unwrap_or_default(),
+            ram_total: r.count(&["ram_total"]),
+            machine_node: r.string(&["machine_node"], false, FREE_TEXT_MAX),
+            machine_type: r.string(&["machine_type"], false, FREE_TEXT_MAX),
+            machine_arch: r.string(&["machine_arch"], false, FREE_TEXT_MAX),
+            system_info: r.string(&["system_info"], false, FREE_TEXT_MAX),
+            python_info: r.string(&["python_info"], false, FREE_TEXT_MAX),
+        };
+        r.finish("execution context", context)
+    }
+}
+
+/// One pytest run: when, at which SCM revision, and its tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// pytest-monitor's hash of the run.
+    pub session_h: String,
+    /// When the run started, exactly as sent.
+    pub run_date: String,
+    /// SCM revision the run tested; may be empty.
+    pub scm_ref: String,
+    /// Tags: `description`, each `--tag k=v`, and CI facts such as `pipeline_branch`.
+    pub description: Map<String, Value>,
+}
+
+/// One tag of a session, as listed in its `tags` array.
+#[derive(Debug, Serialize)]
+pub struct Tag<'a> {
+    /// The tag's key in `description`.
+    pub name: &'a str,
+    /// The tag's value; a value that is not a string is given as its JSON text.
+    pub value: String,
+}
+
+impl Session {
+    /// Builds a session from a request body; a missing `description` means no tags.
+    pub fn from_json(object: JsonObject) -> Result<Self, ApiError> {
+        let mut r = FieldReader::new(object);
+        let session = Session {
+            session_h: r.string(&["session_h"], true, 128),
+            run_date: r.time(&["run_date"]),
+            scm_ref: r.string(&["scm_ref"], false, FREE_TEXT_MAX),
+            description: r.object(&["description"]),
+        };
+        r.finish("session", session)
+    }
+
+    /// The session's tags in the order they were sent.
+    pub fn tags(&self) -> impl Iterator<Item = Tag<'_>> {
+        self.description.iter().map(|(name, value)| Tag {
+            name,
+            value: tag_value(value),
+        })
+    }
+}
+
+/// The text a tag value is listed and searched by.
+pub fn tag_value(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Serialize for Session {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Session", 5)?;
+        s.serialize_field("session_h", &self.session_h)?;
+        s.serialize_field("run_date", &self.run_date)?;
+        s.serialize_field("scm_ref", &self.scm_ref)?;
+        s.serialize_field("description", &self.description)?;
+        s.serialize_field("tags", &self.tags().collect::<Vec<_>>())?;
+        s.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_isoformat_outputs_are_accepted() {
+        for text in [
+            "2020-12-04T23:18:15.661016",
+            "2020-12-04T23:18:15",
+            "2020-12-04 23:18:15.5",
+            "2020-12-04T23:18:15Z",
+            "2020-12-04T23:18:15.661016+05:30",
+            "2020-12-04T23:18:15-08:00",
+        ] {
+            assert_eq!(check_iso8601(text), Ok(()), "{text}");
+        }
+    }
+
+    #[test]
+    fn impossible_or_malformed_times_are_refused() {
+        for text in [
+            "2020-02-30T10:00:00",
+            "2020-12-04T24:00:00",
+            "2020-12-04T23:60:00",
+            "2020-12-04",
+            "2020-12-04X23:18:15",
+            "2020-12-04T23:18:15.",
+            "2020-12-04T23:18:15+25:00",
+            "2020-12-04T23:18:15 junk",
+            "0000-01-01T00:00:00",
+            "not a date at all!!",
+        ] {
+            assert!(check_iso8601(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_key_given_twice_is_reported() {
+        let object = JsonObject::from_slice(br#"{"h": "a", "h": "b"}"#).unwrap();
+        assert_eq!(object.duplicates, vec!["h".to_owned()]);
+    }
+}

@@ -1,0 +1,179 @@
+//! Page numbers and the listing envelope shared by every collection route.
+//!
+//! Pages count from 1 and a negative page counts from the end, as monitor-server-api does; the
+//! envelope carries `prev_url`/`next_url` that keep every other query parameter of the request,
+//! so a client can walk a filtered listing by following links.
+
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// The largest page a client may ask for with `per_page`.
+pub const MAX_PER_PAGE: u64 = 10_000;
+
+/// The paging part of a listing's query string, checked but not yet laid over a collection.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    page: i64,
+    per_page: u64,
+}
+
+/// The rows a page covers, known once the collection's size is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// The page number, counted from 1.
+    pub page: u64,
+    /// How many pages the collection fills.
+    pub total_pages: u64,
+    /// Rows to skip.
+    pub offset: u64,
+    /// Rows to return at most.
+    pub limit: u64,
+}
+
+impl PageRequest {
+    /// Reads `page` and `per_page` from the request's query; `default_per_page` is the server's
+    /// `--page-size`.
+    pub fn from_query(query: &[(String, String)], default_per_page: u64) -> Result<Self, ApiError> {
+        let mut page = None;
+        let mut per_page = None;
+        for (key, value) in query {
+            let slot = match key.as_str() {
+                "page" => &mut page,
+                "per_page" => &mut per_page,
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(ApiError::bad_field(
+                    "A query parameter is given twice.",
+                    key,
+                    "is given more than once",
+                ));
+            }
+            *slot = Some(value.as_str());
+        }
+        let page = match page {
+            None => 1,
+            Some(text) => match text.trim().parse::<i64>() {
+                Ok(0) | Err(_) => {
+                    return Err(ApiError::bad_field(
+                        "The page number is not valid.",
+                        "page",
+                        "must be a non-zero integer: 1 is the first page, -1 the last",
+                    ))
+                }
+                Ok(n) => n,
+            },
+        };
+        let per_page = match per_page {
+            None => default_per_page,
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(n @ 1..=MAX_PER_PAGE) => n,
+                _ => {
+                    return Err(ApiError::bad_field(
+                        "The page size is not valid.",
+                        "per_page",
+                        format!("must be an integer from 1 to {MAX_PER_PAGE}"),
+                    ))
+                }
+            },
+        };
+        Ok(PageRequest { page, per_page })
+    }
+
+    /// Lays the request over a collection of `total` rows. `None` for an empty collection (the
+    /// route answers 204); a 404 for a page past either end.
+    pub fn window(&self, total: u64) -> Result<Option<Window>, ApiError> {
+        if total == 0 {
+            return Ok(None);
+        }
+        let total_pages = total.div_ceil(self.per_page);
+        let page = if self.page > 0 {
+            self.page.unsigned_abs()
+        } else {
+            // -1 is the last page: total_pages + 1 - |page|, when that is still a page.
+            (total_pages + 1).saturating_sub(self.page.unsigned_abs())
+        };
+        if page == 0 || page > total_pages {
+            return Err(ApiError::NotFound(format!(
+                "Page {} does not exist: there are {total_pages} pages.",
+                self.page
+            )));
+        }
+        Ok(Some(Window {
+            page,
+            total_pages,
+            offset: (page - 1) * self.per_page,
+            limit: self.per_page,
+        }))
+    }
+}
+
+/// Parses a request's query string into ordered pairs, percent-decoded.
+pub fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(req.query_string())
+        .map_err(|_| ApiError::bad_request("The query string is not valid URL encoding."))
+}
+
+/// The link to another page of the same listing: the request's path with a trailing slash and
+/// its query string, `page` replaced and every other parameter kept as sent.
+fn page_url(req: &HttpRequest, page: u64) -> String {
+    let path = req.path().trim_end_matches('/');
+    let mut query: Vec<&str> = req
+        .query_string()
+        .split('&')
+        .filter(|part| !part.is_empty() && *part != "page" && !part.starts_with("page="))
+        .collect();
+    let page = format!("page={page}");
+    query.push(&page);
+    format!("{path}/?{}", query.join("&"))
+}
+
+/// The 200 answer for one page of a listing, under `key` (`metrics`, `sessions`, ...).
+pub fn envelope<T: Serialize>(
+    req: &HttpRequest,
+    key: &str,
+    rows: &[T],
+    window: Window,
+) -> Result<HttpResponse, ApiError> {
+    let mut body = Map::new();
+    let rows = serde_json::to_value(rows).map_err(|err| {
+        log::error!("cannot serialise a page of {key}: {err}");
+        ApiError::Internal
+    })?;
+    body.insert(key.to_owned(), rows);
+    if window.page > 1 {
+        body.insert("prev_url".into(), page_url(req, window.page - 1).into());
+    }
+    if window.page < window.total_pages {
+        body.insert("next_url".into(), page_url(req, window.page + 1).into());
+    }
+    body.insert("total_page".into(), window.total_pages.into());
+    Ok(HttpResponse::Ok().json(Value::Object(body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(page: i64, per_page: u64) -> PageRequest {
+        PageRequest { page, per_page }
+    }
+
+    #[test]
+    fn negative_pages_count_from_the_end() {
+        let last = request(-1, 10).window(25).unwrap().unwrap();
+        assert_eq!((last.page, last.offset, last.total_pages), (3, 20, 3));
+        let first = request(-3, 10).window(25).unwrap().unwrap();
+        assert_eq!(first.page, 1);
+        assert!(request(-4, 10).window(25).is_err());
+    }
+
+    #[test]
+    fn a_page_past_the_end_is_not_found_and_an_empty_collection_has_no_page() {
+        assert!(request(4, 10).window(25).is_err());
+        assert_eq!(request(1, 10).window(0).unwrap(), None);
+    }
+}

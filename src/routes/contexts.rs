@@ -1,0 +1,60 @@
+//! `/contexts`: the machines sessions ran on. pytest-monitor looks its context up by hash at
+//! session start and creates it when the lookup answers 204.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::db;
+use crate::error::ApiError;
+use crate::models::Context;
+use crate::AppState;
+
+/// `POST /contexts/`: 201 with the stored context, also when an identical one already exists
+/// (xdist workers race to create it); 409 when the hash is taken by different content.
+pub async fn post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let context = Context::from_json(super::read_json(&req, payload).await?)?;
+    let stored = state
+        .db
+        .run(move |conn| db::insert_context(conn, &context))
+        .await?;
+    Ok(HttpResponse::Created().json(stored.into_inner()))
+}
+
+/// `GET /contexts/`: every context, one page at a time.
+pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    list(state, req, String::new()).await
+}
+
+/// `GET /contexts/<prefix>`: the contexts whose hash starts with `prefix`; 204 when none does,
+/// which is how pytest-monitor learns it must create its context.
+pub async fn by_prefix(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    prefix: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    list(state, req, prefix.into_inner()).await
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    prefix: String,
+) -> Result<HttpResponse, ApiError> {
+    let for_count = prefix.clone();
+    super::listing(
+        req,
+        &state,
+        "contexts",
+        move |conn| db::count_contexts_by_prefix(conn, &for_count),
+        move |conn, offset, limit| db::list_contexts_by_prefix(conn, &prefix, offset, limit),
+    )
+    .await
+}
+
+/// `GET /contexts/count`: how many contexts are stored.
+pub async fn count(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    super::count(&state, db::count_contexts).await
+}
