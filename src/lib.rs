@@ -5,8 +5,11 @@
 //! listener bound to port 0 and a database in a temporary directory.
 #![forbid(unsafe_code)]
 
+use std::future::Future;
 use std::io;
 use std::net::TcpListener;
+use std::pin::Pin;
+use std::task::Poll;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{NormalizePath, TrailingSlash};
@@ -77,7 +80,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
     let address = listener
         .local_addr()
         .map_err(|err| ServeError::Io(format!("cannot read the bound address: {err}")))?;
-    log::info!(
+    let started = format!(
         "monitor-server {} listening on http://{address}/api/v1 with database {}",
         env!("CARGO_PKG_VERSION"),
         db.path().display()
@@ -87,7 +90,18 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
         page_size: args.page_size,
     };
     actix_web::rt::System::new()
-        .block_on(async move { run(listener, state)?.await })
+        .block_on(async move {
+            let mut server = run(listener, state)?;
+            // The server installs its SIGINT/SIGTERM handlers when first polled. Announce it only
+            // after that, so a supervisor that signals as soon as it reads the line gets a clean
+            // shutdown rather than the default action of the signal.
+            let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut server).poll(cx)));
+            if let Poll::Ready(outcome) = first.await {
+                return outcome;
+            }
+            log::info!("{started}");
+            server.await
+        })
         .map_err(|err| ServeError::Io(format!("the server stopped with an error: {err}")))?;
     log::info!("monitor-server stopped");
     Ok(())
