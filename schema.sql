@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS metrics (
     session_h       TEXT NOT NULL,
     context_h       TEXT NOT NULL,
     item_start_time TEXT NOT NULL,
+    -- item_start_time in microseconds since 1970 UTC (a time without offset counts as UTC), so
+    -- that time ranges and sorting work whatever spelling each client used.
+    start_us        INTEGER NOT NULL,
     item_path       TEXT NOT NULL,
     item            TEXT NOT NULL,
     item_variant    TEXT NOT NULL,
@@ -57,3 +60,67 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 CREATE INDEX IF NOT EXISTS metrics_by_session ON metrics (session_h);
 CREATE INDEX IF NOT EXISTS metrics_by_context ON metrics (context_h);
+CREATE INDEX IF NOT EXISTS metrics_by_component_item ON metrics (component, item);
+CREATE INDEX IF NOT EXISTS metrics_by_item ON metrics (item);
+CREATE INDEX IF NOT EXISTS metrics_by_variant ON metrics (item_variant);
+CREATE INDEX IF NOT EXISTS metrics_by_kind ON metrics (kind);
+CREATE INDEX IF NOT EXISTS metrics_by_start ON metrics (start_us);
+-- head/tail of each resource.
+CREATE INDEX IF NOT EXISTS metrics_by_total_time ON metrics (total_time);
+CREATE INDEX IF NOT EXISTS metrics_by_user_time ON metrics (user_time);
+CREATE INDEX IF NOT EXISTS metrics_by_kernel_time ON metrics (kernel_time);
+CREATE INDEX IF NOT EXISTS metrics_by_cpu_usage ON metrics (cpu_usage);
+CREATE INDEX IF NOT EXISTS metrics_by_mem_usage ON metrics (mem_usage);
+
+-- Row counts kept by triggers, so that counting a large table never scans it.
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT    PRIMARY KEY,
+    n    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- The distinct components, items and variants with how many metrics carry each, kept by
+-- triggers: listing components, or matching item names by substring, reads this small table
+-- instead of scanning every metric.
+CREATE TABLE IF NOT EXISTS metric_facets (
+    field TEXT    NOT NULL, -- 'component', 'item' or 'item_variant'
+    value TEXT    NOT NULL,
+    n     INTEGER NOT NULL,
+    PRIMARY KEY (field, value)
+) WITHOUT ROWID;
+
+-- Which sessions reported metrics of which component, kept by triggers, so that a component's
+-- pipelines and builds are found without reading its metrics.
+CREATE TABLE IF NOT EXISTS component_sessions (
+    component TEXT NOT NULL,
+    session_h TEXT NOT NULL,
+    PRIMARY KEY (component, session_h)
+) WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS metrics_counted AFTER INSERT ON metrics BEGIN
+    INSERT OR IGNORE INTO component_sessions (component, session_h)
+        VALUES (NEW.component, NEW.session_h);
+    INSERT INTO counters (name, n) VALUES ('metrics', 1)
+        ON CONFLICT (name) DO UPDATE SET n = n + 1;
+    INSERT INTO metric_facets (field, value, n) VALUES ('component', NEW.component, 1)
+        ON CONFLICT (field, value) DO UPDATE SET n = n + 1;
+    INSERT INTO metric_facets (field, value, n) VALUES ('item', NEW.item, 1)
+        ON CONFLICT (field, value) DO UPDATE SET n = n + 1;
+    INSERT INTO metric_facets (field, value, n) VALUES ('item_variant', NEW.item_variant, 1)
+        ON CONFLICT (field, value) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER IF NOT EXISTS metrics_uncounted AFTER DELETE ON metrics BEGIN
+    UPDATE counters SET n = n - 1 WHERE name = 'metrics';
+    UPDATE metric_facets SET n = n - 1
+        WHERE (field = 'component' AND value = OLD.component)
+           OR (field = 'item' AND value = OLD.item)
+           OR (field = 'item_variant' AND value = OLD.item_variant);
+    DELETE FROM metric_facets WHERE n <= 0
+        AND ((field = 'component' AND value = OLD.component)
+          OR (field = 'item' AND value = OLD.item)
+          OR (field = 'item_variant' AND value = OLD.item_variant));
+    DELETE FROM component_sessions
+        WHERE component = OLD.component AND session_h = OLD.session_h
+          AND NOT EXISTS (SELECT 1 FROM metrics
+                          WHERE session_h = OLD.session_h AND component = OLD.component);
+END;

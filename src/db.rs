@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use actix_web::web;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{
+    params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior,
+};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 use crate::models::{tag_value, Context, Metric, Session};
+use crate::query::{like_escape, MetricQuery};
 
 /// The schema, applied at every start-up; each statement is idempotent.
 pub const SCHEMA: &str = include_str!("../schema.sql");
@@ -23,7 +27,15 @@ pub const SCHEMA: &str = include_str!("../schema.sql");
 pub const SCHEMA_VERSION: i64 = 1;
 
 /// The tables this binary owns; a file holding any other table belongs to someone else.
-const OWN_TABLES: [&str; 4] = ["contexts", "sessions", "session_tags", "metrics"];
+const OWN_TABLES: [&str; 7] = [
+    "contexts",
+    "sessions",
+    "session_tags",
+    "metrics",
+    "counters",
+    "metric_facets",
+    "component_sessions",
+];
 
 /// How long a statement waits for another connection's write lock before giving up with BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -201,9 +213,9 @@ fn conflict(record: &str, id: &str) -> ApiError {
 
 // ---------------------------------------------------------------- metrics
 
-const METRIC_COLUMNS: &str = "session_h, context_h, item_start_time, item_path, item, \
-     item_variant, item_fs_loc, kind, component, total_time, user_time, kernel_time, \
-     cpu_usage, mem_usage";
+const METRIC_COLUMNS: &str = "m.session_h, m.context_h, m.item_start_time, m.item_path, m.item, \
+     m.item_variant, m.item_fs_loc, m.kind, m.component, m.total_time, m.user_time, \
+     m.kernel_time, m.cpu_usage, m.mem_usage, m.start_us";
 
 fn metric_from_row(row: &Row<'_>) -> rusqlite::Result<Metric> {
     Ok(Metric {
@@ -221,15 +233,18 @@ fn metric_from_row(row: &Row<'_>) -> rusqlite::Result<Metric> {
         kernel_time: row.get(11)?,
         cpu_usage: row.get(12)?,
         mem_usage: row.get(13)?,
+        start_us: row.get(14)?,
     })
 }
 
 /// Stores one metric; it is committed when this returns.
 pub fn insert_metric(conn: &Connection, m: &Metric) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "INSERT INTO metrics ({METRIC_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-    ))?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO metrics (session_h, context_h, item_start_time, item_path, item, \
+         item_variant, item_fs_loc, kind, component, total_time, user_time, kernel_time, \
+         cpu_usage, mem_usage, start_us) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?;
     stmt.execute(params![
         m.session_h,
         m.context_h,
@@ -244,23 +259,188 @@ pub fn insert_metric(conn: &Connection, m: &Metric) -> rusqlite::Result<()> {
         m.user_time,
         m.kernel_time,
         m.cpu_usage,
-        m.mem_usage
+        m.mem_usage,
+        m.start_us
     ])?;
     Ok(())
 }
 
-/// How many metrics are stored.
+/// How many metrics are stored, read from the trigger-kept counter (no scan).
 pub fn count_metrics(conn: &Connection) -> rusqlite::Result<u64> {
-    conn.prepare_cached("SELECT count(*) FROM metrics")?
+    conn.prepare_cached("SELECT coalesce((SELECT n FROM counters WHERE name = 'metrics'), 0)")?
         .query_row([], |row| row.get(0))
 }
 
+/// How many metrics a selection covers.
+pub fn count_metrics_by(conn: &Connection, query: &MetricQuery) -> rusqlite::Result<u64> {
+    if query.is_unfiltered() {
+        return count_metrics(conn);
+    }
+    let sql = format!("SELECT count(*) FROM metrics m{}", query.where_sql());
+    conn.prepare_cached(&sql)?
+        .query_row(params_from_iter(query.params()), |row| row.get(0))
+}
+
+/// A window of a selection, in its order.
+pub fn list_metrics_by(
+    conn: &Connection,
+    query: &MetricQuery,
+    offset: u64,
+    limit: u64,
+) -> rusqlite::Result<Vec<Metric>> {
+    if query.is_everything_in_order() {
+        return list_metrics(conn, offset, limit);
+    }
+    let sql = format!(
+        "SELECT {METRIC_COLUMNS} FROM metrics m{}{} LIMIT ? OFFSET ?",
+        query.where_sql(),
+        query.order_sql()
+    );
+    let values = with_window(query.params().to_vec(), offset, limit);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(values), metric_from_row)?;
+    rows.collect()
+}
+
 /// Metrics in the order they were stored, `limit` of them after skipping `offset`.
+///
+/// While no metric was ever deleted the ids are exactly 1..=count, so a page is found by id
+/// (a seek) rather than by skipping `offset` rows, and a deep page costs what the first does.
 pub fn list_metrics(conn: &Connection, offset: u64, limit: u64) -> rusqlite::Result<Vec<Metric>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {METRIC_COLUMNS} FROM metrics ORDER BY id LIMIT ?1 OFFSET ?2"
-    ))?;
+    let dense = conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM metrics")?
+        .query_row([], |row| row.get::<_, u64>(0))?
+        == count_metrics(conn)?;
+    let sql = if dense {
+        format!("SELECT {METRIC_COLUMNS} FROM metrics m WHERE m.id > ?2 ORDER BY m.id LIMIT ?1")
+    } else {
+        format!("SELECT {METRIC_COLUMNS} FROM metrics m ORDER BY m.id LIMIT ?1 OFFSET ?2")
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![limit, offset], metric_from_row)?;
+    rows.collect()
+}
+
+// ---------------------------------------------------------------- lists of names
+
+/// A query that yields one text column (components, pipelines, builds, session hashes), paged
+/// like any listing.
+#[derive(Debug, Clone)]
+pub struct NameQuery {
+    sql: &'static str,
+    params: Vec<SqlValue>,
+}
+
+impl NameQuery {
+    fn new(sql: &'static str, params: Vec<String>) -> Self {
+        NameQuery {
+            sql,
+            params: params.into_iter().map(SqlValue::Text).collect(),
+        }
+    }
+
+    /// Components (never the empty one), alphabetically; with a prefix, those starting with it.
+    pub fn components(prefix: Option<&str>) -> Self {
+        match prefix {
+            None => Self::new(
+                "SELECT value FROM metric_facets WHERE field = 'component' AND value != '' \
+                 ORDER BY value",
+                vec![],
+            ),
+            Some(prefix) => Self::new(
+                "SELECT value FROM metric_facets WHERE field = 'component' AND value != '' \
+                 AND value LIKE ? ESCAPE '\\' ORDER BY value",
+                vec![format!("{}%", like_escape(prefix))],
+            ),
+        }
+    }
+
+    /// Pipelines (`pipeline_branch` tags), alphabetically.
+    pub fn pipelines() -> Self {
+        Self::new(
+            "SELECT DISTINCT value FROM session_tags WHERE name = 'pipeline_branch' \
+             AND value != '' ORDER BY value",
+            vec![],
+        )
+    }
+
+    /// Builds (`pipeline_build_no` tags) of a pipeline, numbers in numeric order.
+    pub fn builds(pipeline: &str) -> Self {
+        Self::new(
+            "SELECT DISTINCT b.value FROM session_tags p \
+             JOIN session_tags b ON b.session_id = p.session_id AND b.name = 'pipeline_build_no' \
+             WHERE p.name = 'pipeline_branch' AND p.value = ? AND b.value != '' \
+             ORDER BY length(b.value), b.value",
+            vec![pipeline.to_owned()],
+        )
+    }
+
+    /// Hashes of the sessions of one build of a pipeline, in the order stored.
+    pub fn build_sessions(pipeline: &str, build: &str) -> Self {
+        Self::new(
+            "SELECT s.session_h FROM sessions s \
+             JOIN session_tags p ON p.session_id = s.id AND p.name = 'pipeline_branch' \
+             JOIN session_tags b ON b.session_id = s.id AND b.name = 'pipeline_build_no' \
+             WHERE p.value = ? AND b.value = ? ORDER BY s.id",
+            vec![pipeline.to_owned(), build.to_owned()],
+        )
+    }
+
+    /// Pipelines whose sessions reported metrics of `component`.
+    pub fn component_pipelines(component: &str) -> Self {
+        Self::new(
+            "SELECT DISTINCT p.value FROM component_sessions cs \
+             JOIN sessions s ON s.session_h = cs.session_h \
+             JOIN session_tags p ON p.session_id = s.id AND p.name = 'pipeline_branch' \
+             WHERE cs.component = ? AND p.value != '' ORDER BY p.value",
+            vec![component.to_owned()],
+        )
+    }
+
+    /// Builds of `pipeline` whose sessions reported metrics of `component`.
+    pub fn component_builds(component: &str, pipeline: &str) -> Self {
+        Self::new(
+            "SELECT DISTINCT b.value FROM component_sessions cs \
+             JOIN sessions s ON s.session_h = cs.session_h \
+             JOIN session_tags p ON p.session_id = s.id AND p.name = 'pipeline_branch' \
+             JOIN session_tags b ON b.session_id = s.id AND b.name = 'pipeline_build_no' \
+             WHERE cs.component = ? AND p.value = ? AND b.value != '' \
+             ORDER BY length(b.value), b.value",
+            vec![component.to_owned(), pipeline.to_owned()],
+        )
+    }
+
+    /// Sessions of one build of `pipeline` that reported metrics of `component`.
+    pub fn component_build_sessions(component: &str, pipeline: &str, build: &str) -> Self {
+        Self::new(
+            "SELECT s.session_h FROM component_sessions cs \
+             JOIN sessions s ON s.session_h = cs.session_h \
+             JOIN session_tags p ON p.session_id = s.id AND p.name = 'pipeline_branch' \
+             JOIN session_tags b ON b.session_id = s.id AND b.name = 'pipeline_build_no' \
+             WHERE cs.component = ? AND p.value = ? AND b.value = ? ORDER BY s.id",
+            vec![component.to_owned(), pipeline.to_owned(), build.to_owned()],
+        )
+    }
+}
+
+/// How many names a [`NameQuery`] yields.
+pub fn count_names(conn: &Connection, query: &NameQuery) -> rusqlite::Result<u64> {
+    let sql = format!("SELECT count(*) FROM ({})", query.sql);
+    conn.prepare_cached(&sql)?
+        .query_row(params_from_iter(&query.params), |row| row.get(0))
+}
+
+/// A window of the names a [`NameQuery`] yields.
+pub fn list_names(
+    conn: &Connection,
+    query: &NameQuery,
+    offset: u64,
+    limit: u64,
+) -> rusqlite::Result<Vec<String>> {
+    let sql = format!("{} LIMIT ? OFFSET ?", query.sql);
+    let values = with_window(query.params.clone(), offset, limit);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(values), |row| row.get(0))?;
     rows.collect()
 }
 
@@ -332,8 +512,8 @@ pub fn count_contexts(conn: &Connection) -> rusqlite::Result<u64> {
 
 /// How many contexts have a hash starting with `prefix` (all of them for an empty prefix).
 pub fn count_contexts_by_prefix(conn: &Connection, prefix: &str) -> rusqlite::Result<u64> {
-    conn.prepare_cached("SELECT count(*) FROM contexts WHERE substr(h, 1, ?1) = ?2")?
-        .query_row(params![prefix.chars().count(), prefix], |row| row.get(0))
+    conn.prepare_cached("SELECT count(*) FROM contexts WHERE h LIKE ?1 ESCAPE '\\'")?
+        .query_row([prefix_pattern(prefix)], |row| row.get(0))
 }
 
 /// Contexts whose hash starts with `prefix`, in the order they were stored.
@@ -344,14 +524,19 @@ pub fn list_contexts_by_prefix(
     limit: u64,
 ) -> rusqlite::Result<Vec<Context>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE substr(h, 1, ?1) = ?2 \
-         ORDER BY id LIMIT ?3 OFFSET ?4"
+        "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE h LIKE ?1 ESCAPE '\\' \
+         ORDER BY id LIMIT ?2 OFFSET ?3"
     ))?;
     let rows = stmt.query_map(
-        params![prefix.chars().count(), prefix, limit, offset],
+        params![prefix_pattern(prefix), limit, offset],
         context_from_row,
     )?;
     rows.collect()
+}
+
+/// The LIKE pattern for "starts with `prefix`", wildcards in `prefix` matching themselves.
+fn prefix_pattern(prefix: &str) -> String {
+    format!("{}%", like_escape(prefix))
 }
 
 // ---------------------------------------------------------------- sessions
@@ -416,28 +601,164 @@ pub fn count_sessions(conn: &Connection) -> rusqlite::Result<u64> {
         .query_row([], |row| row.get(0))
 }
 
-/// How many sessions have a hash starting with `prefix` (all of them for an empty prefix).
-pub fn count_sessions_by_prefix(conn: &Connection, prefix: &str) -> rusqlite::Result<u64> {
-    conn.prepare_cached("SELECT count(*) FROM sessions WHERE substr(session_h, 1, ?1) = ?2")?
-        .query_row(params![prefix.chars().count(), prefix], |row| row.get(0))
+/// A selection of sessions: by hash prefix, SCM reference prefix and tags.
+#[derive(Debug, Clone, Default)]
+pub struct SessionQuery {
+    clauses: Vec<String>,
+    params: Vec<SqlValue>,
 }
 
-/// Sessions whose hash starts with `prefix`, in the order they were stored.
-pub fn list_sessions_by_prefix(
+/// One tag condition of a session query: the tag is set to `value`, or to anything non-empty.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagCondition {
+    /// The tag's name.
+    pub name: String,
+    /// The value it must have; `None` for any non-empty value.
+    pub value: Option<String>,
+}
+
+impl SessionQuery {
+    /// Every session, in the order stored.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Sessions whose hash starts with `prefix`.
+    pub fn hash_prefix(mut self, prefix: &str) -> Self {
+        self.clauses.push("s.session_h LIKE ? ESCAPE '\\'".into());
+        self.params.push(SqlValue::Text(prefix_pattern(prefix)));
+        self
+    }
+
+    /// Sessions whose SCM reference starts with `prefix`.
+    pub fn scm_prefix(mut self, prefix: &str) -> Self {
+        self.clauses.push("s.scm_ref LIKE ? ESCAPE '\\'".into());
+        self.params.push(SqlValue::Text(prefix_pattern(prefix)));
+        self
+    }
+
+    /// Sessions meeting any (or, with `all`, every) one of `conditions`.
+    pub fn tags(mut self, conditions: &[TagCondition], all: bool) -> Self {
+        if conditions.is_empty() {
+            return self;
+        }
+        let mut parts = Vec::new();
+        for condition in conditions {
+            self.params.push(SqlValue::Text(condition.name.clone()));
+            match &condition.value {
+                Some(value) => {
+                    parts.push(
+                        "EXISTS (SELECT 1 FROM session_tags t WHERE t.session_id = s.id \
+                         AND t.name = ? AND t.value = ?)",
+                    );
+                    self.params.push(SqlValue::Text(value.clone()));
+                }
+                None => parts.push(
+                    "EXISTS (SELECT 1 FROM session_tags t WHERE t.session_id = s.id \
+                     AND t.name = ? AND t.value != '')",
+                ),
+            }
+        }
+        let joiner = if all { " AND " } else { " OR " };
+        self.clauses.push(format!("({})", parts.join(joiner)));
+        self
+    }
+
+    fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+/// How many sessions a selection covers.
+pub fn count_sessions_by(conn: &Connection, query: &SessionQuery) -> rusqlite::Result<u64> {
+    let sql = format!("SELECT count(*) FROM sessions s{}", query.where_sql());
+    conn.prepare_cached(&sql)?
+        .query_row(params_from_iter(&query.params), |row| row.get(0))
+}
+
+/// A window of a session selection, in the order stored.
+pub fn list_sessions_by(
     conn: &Connection,
-    prefix: &str,
+    query: &SessionQuery,
     offset: u64,
     limit: u64,
 ) -> rusqlite::Result<Vec<Session>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT session_h, run_date, scm_ref, description FROM sessions \
-         WHERE substr(session_h, 1, ?1) = ?2 ORDER BY id LIMIT ?3 OFFSET ?4",
-    )?;
-    let rows = stmt.query_map(
-        params![prefix.chars().count(), prefix, limit, offset],
-        session_from_row,
-    )?;
+    let sql = format!(
+        "SELECT s.session_h, s.run_date, s.scm_ref, s.description FROM sessions s{} \
+         ORDER BY s.id LIMIT ? OFFSET ?",
+        query.where_sql()
+    );
+    let values = with_window(query.params.clone(), offset, limit);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(values), session_from_row)?;
     rows.collect()
+}
+
+// ---------------------------------------------------------------- selections
+
+/// Something a listing can page through: it knows its size and can fetch a window of itself.
+pub trait Selection: Send + 'static {
+    /// One listed record.
+    type Row: serde::Serialize + Send + 'static;
+    /// How many records the selection covers.
+    fn count(&self, conn: &Connection) -> rusqlite::Result<u64>;
+    /// `limit` records after skipping `offset`, in the selection's order.
+    fn rows(&self, conn: &Connection, offset: u64, limit: u64) -> rusqlite::Result<Vec<Self::Row>>;
+}
+
+impl Selection for MetricQuery {
+    type Row = Metric;
+    fn count(&self, conn: &Connection) -> rusqlite::Result<u64> {
+        count_metrics_by(conn, self)
+    }
+    fn rows(&self, conn: &Connection, offset: u64, limit: u64) -> rusqlite::Result<Vec<Metric>> {
+        list_metrics_by(conn, self, offset, limit)
+    }
+}
+
+impl Selection for SessionQuery {
+    type Row = Session;
+    fn count(&self, conn: &Connection) -> rusqlite::Result<u64> {
+        count_sessions_by(conn, self)
+    }
+    fn rows(&self, conn: &Connection, offset: u64, limit: u64) -> rusqlite::Result<Vec<Session>> {
+        list_sessions_by(conn, self, offset, limit)
+    }
+}
+
+impl Selection for NameQuery {
+    type Row = String;
+    fn count(&self, conn: &Connection) -> rusqlite::Result<u64> {
+        count_names(conn, self)
+    }
+    fn rows(&self, conn: &Connection, offset: u64, limit: u64) -> rusqlite::Result<Vec<String>> {
+        list_names(conn, self, offset, limit)
+    }
+}
+
+/// The contexts whose hash starts with a prefix (every context for an empty one).
+#[derive(Debug, Clone)]
+pub struct ContextPrefix(pub String);
+
+impl Selection for ContextPrefix {
+    type Row = Context;
+    fn count(&self, conn: &Connection) -> rusqlite::Result<u64> {
+        count_contexts_by_prefix(conn, &self.0)
+    }
+    fn rows(&self, conn: &Connection, offset: u64, limit: u64) -> rusqlite::Result<Vec<Context>> {
+        list_contexts_by_prefix(conn, &self.0, offset, limit)
+    }
+}
+
+/// `values` followed by LIMIT and OFFSET, as SQLite's signed integers.
+fn with_window(mut values: Vec<SqlValue>, offset: u64, limit: u64) -> Vec<SqlValue> {
+    values.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    values.push(SqlValue::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
+    values
 }
 
 #[cfg(test)]

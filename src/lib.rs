@@ -19,7 +19,9 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod models;
+pub mod openapi;
 pub mod pagination;
+pub mod query;
 pub mod routes;
 
 use config::ServeArgs;

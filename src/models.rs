@@ -202,25 +202,22 @@ impl FieldReader {
         }
     }
 
-    /// An ISO 8601 time as Python's `isoformat()` writes it, kept exactly as sent.
-    fn time(&mut self, names: &[&'static str]) -> String {
+    /// An ISO 8601 time as Python's `isoformat()` writes it, kept exactly as sent, with the
+    /// instant it names in microseconds since 1970 UTC.
+    fn time(&mut self, names: &[&'static str]) -> (String, i64) {
         let Some((name, value)) = self.take(names, true) else {
-            return String::new();
+            return (String::new(), 0);
         };
-        match value {
-            Value::String(text) => match check_iso8601(&text) {
-                Ok(()) => text,
-                Err(reason) => {
-                    self.fail(name, reason);
-                    String::new()
-                }
-            },
-            other => {
-                self.fail(
-                    name,
-                    format!("must be an ISO 8601 string, not {}", kind_of(&other)),
-                );
-                String::new()
+        let Value::String(text) = value else {
+            let reason = format!("must be an ISO 8601 string, not {}", kind_of(&value));
+            self.fail(name, reason);
+            return (String::new(), 0);
+        };
+        match parse_iso8601(&text) {
+            Ok(micros) => (text, micros),
+            Err(reason) => {
+                self.fail(name, reason);
+                (String::new(), 0)
             }
         }
     }
@@ -266,9 +263,10 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-/// Checks `YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|±HH:MM]` (a space may stand for `T`), with a real
-/// calendar date and clock time, as Python's `datetime.isoformat()` writes them.
-pub fn check_iso8601(text: &str) -> Result<(), String> {
+/// Parses `YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|±HH:MM]` (a space may stand for `T`), with a real
+/// calendar date and clock time, as Python's `datetime.isoformat()` writes them. Returns the
+/// instant in microseconds since 1970 UTC; a time without offset is taken as UTC.
+pub fn parse_iso8601(text: &str) -> Result<i64, String> {
     use time::macros::format_description;
 
     const EXPECTED: &str = "must be an ISO 8601 time such as 2020-12-04T23:18:15.661016";
@@ -290,33 +288,45 @@ pub fn check_iso8601(text: &str) -> Result<(), String> {
     if parsed.year() < 1 {
         return Err(fail("the year must be 0001 or later"));
     }
-    let rest = match rest.strip_prefix('.') {
+    let (micros, rest) = match rest.strip_prefix('.') {
         Some(fraction) => {
             let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
             if !(1..=9).contains(&digits) {
                 return Err(fail("a fraction of a second needs 1 to 9 digits"));
             }
-            &fraction[digits..]
+            // Right-pad to nine digits (nanoseconds), then keep microseconds.
+            let nanos: i64 = format!("{:0<9}", &fraction[..digits])
+                .parse()
+                .map_err(|_| fail("bad fraction"))?;
+            (nanos / 1000, &fraction[digits..])
         }
-        None => rest,
+        None => (0, rest),
     };
-    match rest.as_bytes() {
-        [] | [b'Z'] => Ok(()),
-        [b'+' | b'-', h1, h2, b':', m1, m2]
+    let offset_seconds = match rest.as_bytes() {
+        [] | [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]
             if [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()) =>
         {
-            let hours = (h1 - b'0') * 10 + (h2 - b'0');
-            let minutes = (m1 - b'0') * 10 + (m2 - b'0');
-            if hours < 24 && minutes < 60 {
-                Ok(())
+            let hours = i64::from((h1 - b'0') * 10 + (h2 - b'0'));
+            let minutes = i64::from((m1 - b'0') * 10 + (m2 - b'0'));
+            if hours >= 24 || minutes >= 60 {
+                return Err(fail("the UTC offset is out of range"));
+            }
+            let seconds = hours * 3600 + minutes * 60;
+            if *sign == b'-' {
+                -seconds
             } else {
-                Err(fail("the UTC offset is out of range"))
+                seconds
             }
         }
-        _ => Err(fail(
-            "unexpected text after the time; an offset is Z or ±HH:MM",
-        )),
-    }
+        _ => {
+            return Err(fail(
+                "unexpected text after the time; an offset is Z or ±HH:MM",
+            ))
+        }
+    };
+    let utc_seconds = parsed.assume_utc().unix_timestamp() - offset_seconds;
+    Ok(utc_seconds * 1_000_000 + micros)
 }
 
 /// One measured test item, as pytest-monitor reports it and as the API lists it.
@@ -328,6 +338,9 @@ pub struct Metric {
     pub context_h: String,
     /// When the test started, exactly as sent.
     pub item_start_time: String,
+    /// `item_start_time` in microseconds since 1970 UTC, for ranges and sorting.
+    #[serde(skip)]
+    pub start_us: i64,
     /// Python import path of the test's module.
     pub item_path: String,
     /// Test name.
@@ -356,10 +369,14 @@ impl Metric {
     /// Builds a metric from a request body, accepting both the seed's and pytest-monitor's spellings.
     pub fn from_json(object: JsonObject) -> Result<Self, ApiError> {
         let mut r = FieldReader::new(object);
+        let session_h = r.string(&["session_h"], true, 128);
+        let context_h = r.string(&["context_h", "ctx_h"], true, 128);
+        let (item_start_time, start_us) = r.time(&["item_start_time"]);
         let metric = Metric {
-            session_h: r.string(&["session_h"], true, 128),
-            context_h: r.string(&["context_h", "ctx_h"], true, 128),
-            item_start_time: r.time(&["item_start_time"]),
+            session_h,
+            context_h,
+            item_start_time,
+            start_us,
             item_path: r.string(&["item_path"], true, 4096),
             item: r.string(&["item"], true, 2048),
             item_variant: r.string(&["item_variant"], false, 2048),
@@ -454,7 +471,7 @@ impl Session {
         let mut r = FieldReader::new(object);
         let session = Session {
             session_h: r.string(&["session_h"], true, 128),
-            run_date: r.time(&["run_date"]),
+            run_date: r.time(&["run_date"]).0,
             scm_ref: r.string(&["scm_ref"], false, FREE_TEXT_MAX),
             description: r.object(&["description"]),
         };
@@ -505,7 +522,7 @@ mod tests {
             "2020-12-04T23:18:15.661016+05:30",
             "2020-12-04T23:18:15-08:00",
         ] {
-            assert_eq!(check_iso8601(text), Ok(()), "{text}");
+            assert!(parse_iso8601(text).is_ok(), "{text}");
         }
     }
 
@@ -523,8 +540,17 @@ mod tests {
             "0000-01-01T00:00:00",
             "not a date at all!!",
         ] {
-            assert!(check_iso8601(text).is_err(), "{text}");
+            assert!(parse_iso8601(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn offsets_and_fractions_name_the_same_instant() {
+        let utc = parse_iso8601("2020-12-04T23:18:15.5Z").unwrap();
+        assert_eq!(parse_iso8601("2020-12-05T00:48:15.500000+01:30"), Ok(utc));
+        assert_eq!(parse_iso8601("2020-12-04 23:18:15.5"), Ok(utc));
+        assert_eq!(utc % 1_000_000, 500_000);
+        assert_eq!(parse_iso8601("1970-01-01T00:00:01"), Ok(1_000_000));
     }
 
     #[test]

@@ -131,14 +131,33 @@ fn page_url(req: &HttpRequest, page: u64) -> String {
     format!("{path}/?{}", query.join("&"))
 }
 
-/// The 200 answer for one page of a listing, under `key` (`metrics`, `sessions`, ...).
+/// Refuses any query parameter of a listing other than `page`, `per_page` and `allowed`, so that
+/// a misspelt filter is a 400 rather than silently ignored.
+pub fn only_params(query: &[(String, String)], allowed: &[&str]) -> Result<(), ApiError> {
+    for (key, _) in query {
+        if key != "page" && key != "per_page" && !allowed.contains(&key.as_str()) {
+            let mut valid = vec!["page", "per_page"];
+            valid.extend_from_slice(allowed);
+            return Err(ApiError::bad_field(
+                format!("`{key}` is not a known query parameter of this listing."),
+                key,
+                format!("is not one of: {}", valid.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The 200 answer for one page of a listing: `extra` fields (such as the component a list
+/// belongs to), the rows under `key` (`metrics`, `sessions`, ...), and the paging links.
 pub fn envelope<T: Serialize>(
     req: &HttpRequest,
+    extra: Map<String, Value>,
     key: &str,
     rows: &[T],
     window: Window,
 ) -> Result<HttpResponse, ApiError> {
-    let mut body = Map::new();
+    let mut body = extra;
     let rows = serde_json::to_value(rows).map_err(|err| {
         log::error!("cannot serialise a page of {key}: {err}");
         ApiError::Internal

@@ -2,10 +2,13 @@
 //! session start and creates it when the lookup answers 204.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Map;
 
-use crate::db;
+use crate::db::{self, ContextPrefix};
 use crate::error::ApiError;
 use crate::models::Context;
+use crate::pagination::{only_params, query_pairs};
+use crate::query::{MetricQuery, TextColumn};
 use crate::AppState;
 
 /// `POST /contexts/`: 201 with the stored context, also when an identical one already exists
@@ -25,7 +28,7 @@ pub async fn post(
 
 /// `GET /contexts/`: every context, one page at a time.
 pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    list(state, req, String::new()).await
+    list(&state, &req, String::new()).await
 }
 
 /// `GET /contexts/<prefix>`: the contexts whose hash starts with `prefix`; 204 when none does,
@@ -35,26 +38,39 @@ pub async fn by_prefix(
     req: HttpRequest,
     prefix: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    list(state, req, prefix.into_inner()).await
+    list(&state, &req, prefix.into_inner()).await
 }
 
 async fn list(
-    state: web::Data<AppState>,
-    req: HttpRequest,
+    state: &AppState,
+    req: &HttpRequest,
     prefix: String,
 ) -> Result<HttpResponse, ApiError> {
-    let for_count = prefix.clone();
-    super::listing(
-        req,
-        &state,
-        "contexts",
-        move |conn| db::count_contexts_by_prefix(conn, &for_count),
-        move |conn, offset, limit| db::list_contexts_by_prefix(conn, &prefix, offset, limit),
-    )
-    .await
+    only_params(&query_pairs(req)?, &[])?;
+    super::listing(req, state, Map::new(), "contexts", ContextPrefix(prefix)).await
 }
 
 /// `GET /contexts/count`: how many contexts are stored.
 pub async fn count(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    super::count(&state, db::count_contexts).await
+    super::count(&state, ContextPrefix(String::new())).await
+}
+
+/// `GET /contexts/<h>/metrics`: the metrics measured on one context.
+pub async fn metrics(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    h: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let base = MetricQuery::all().eq(TextColumn::ContextH, &h);
+    super::metric_listing(&req, &state, base).await
+}
+
+/// `GET /contexts/<h>/metrics/count`: how many metrics were measured on one context.
+pub async fn metrics_count(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    h: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let base = MetricQuery::all().eq(TextColumn::ContextH, &h);
+    super::metric_count(&req, &state, base).await
 }

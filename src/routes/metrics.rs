@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::db;
 use crate::error::ApiError;
 use crate::models::Metric;
+use crate::query::MetricQuery;
 use crate::AppState;
 
 /// `POST /metrics/`: stores a metric sent in the seed's or pytest-monitor's spelling; 201 with
@@ -25,12 +26,12 @@ pub async fn post(
     Ok(HttpResponse::Created().json(metric))
 }
 
-/// `GET /metrics/`: every metric in the order stored, one page at a time.
+/// `GET /metrics/`: metrics in the order stored (or sorted), filtered on request, page by page.
 pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    super::listing(req, &state, "metrics", db::count_metrics, db::list_metrics).await
+    super::metric_listing(&req, &state, MetricQuery::all()).await
 }
 
-/// `GET /metrics/count`: how many metrics are stored.
-pub async fn count(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    super::count(&state, db::count_metrics).await
+/// `GET /metrics/count`: how many metrics are stored (or match the filters).
+pub async fn count(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    super::metric_count(&req, &state, MetricQuery::all()).await
 }

@@ -1,57 +1,285 @@
-//! The HTTP surface: one [`configure`] registers every route, used by the binary and the tests
-//! alike, plus the pieces every handler shares (body reading, listings, JSON 404/405).
+//! The HTTP surface. [`ENDPOINTS`] is the one table of every route: [`configure`] registers it
+//! (for the binary and the tests alike) and the OpenAPI document is generated from it, so a route
+//! cannot exist without being documented.
+//!
+//! Also here: the pieces every handler shares (body reading, listings, counts, JSON 404/405).
 
-use actix_web::http::header;
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use rusqlite::Connection;
-use serde::Serialize;
+use serde_json::{Map, Value};
 
+use crate::db::Selection;
 use crate::error::ApiError;
 use crate::models::JsonObject;
 use crate::pagination::{envelope, query_pairs, PageRequest};
+use crate::query::MetricQuery;
 use crate::AppState;
 
+pub mod components;
 pub mod contexts;
+pub mod docs;
+pub mod filters;
+pub mod items;
 pub mod metrics;
+pub mod pipelines;
+pub mod resources;
 pub mod sessions;
 
 /// The largest request body accepted, in bytes (API.md: 1 MiB).
 pub const BODY_LIMIT: usize = 1 << 20;
 
-/// Registers every route under `/api/v1`, and JSON answers for unknown routes and methods.
+/// Every route lives under this prefix.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// What a route accepts in its query string, for the OpenAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKind {
+    /// Nothing.
+    None,
+    /// `page` and `per_page`.
+    Paging,
+    /// Paging plus the metric filters and sort.
+    MetricFilters,
+    /// The metric filters without paging or sort (count routes).
+    MetricCountFilters,
+    /// Paging plus `with_flags`, `restrict_flags`, `method`.
+    SessionFlags,
+}
+
+/// What a route answers, for the OpenAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// 201 with the stored record of this schema (the request body has the matching input schema).
+    Created(&'static str),
+    /// 200 `{"count": N}`.
+    Count,
+    /// 200 one page: `extra` string fields, then `key` holding `item`s ("string" or a schema);
+    /// 204 when empty.
+    Page {
+        /// The array's key.
+        key: &'static str,
+        /// A schema name, or "string".
+        item: &'static str,
+        /// String fields echoing path segments.
+        extra: &'static [&'static str],
+    },
+    /// 200 `{"metrics": [...]}`, at most n rows, not paged; 204 when empty.
+    Ranked,
+    /// 200 a document of this media type.
+    Document(&'static str),
+}
+
+/// One route: method, path under [`API_PREFIX`], its handler and what the document says of it.
+pub struct Endpoint {
+    /// GET or POST.
+    pub method: Method,
+    /// actix path pattern; `{name}` segments are path parameters.
+    pub path: &'static str,
+    /// One line for the document.
+    pub summary: &'static str,
+    /// The document's tag (group).
+    pub tag: &'static str,
+    /// Query parameters.
+    pub query: QueryKind,
+    /// Successful answer.
+    pub answer: Answer,
+    route: fn() -> actix_web::Route,
+}
+
+macro_rules! endpoint {
+    ($method:ident $path:literal, $handler:path, $tag:literal, $query:ident, $answer:expr, $summary:literal) => {
+        Endpoint {
+            method: Method::$method,
+            path: $path,
+            summary: $summary,
+            tag: $tag,
+            query: QueryKind::$query,
+            answer: $answer,
+            route: || web::method(Method::$method).to($handler),
+        }
+    };
+}
+
+const METRIC_PAGE: Answer = Answer::Page {
+    key: "metrics",
+    item: "Metric",
+    extra: &[],
+};
+const SESSION_PAGE: Answer = Answer::Page {
+    key: "sessions",
+    item: "Session",
+    extra: &[],
+};
+const CONTEXT_PAGE: Answer = Answer::Page {
+    key: "contexts",
+    item: "Context",
+    extra: &[],
+};
+
+/// Every route, in registration order: a literal segment (`count`, `metrics`) is registered
+/// before a parameter (`{prefix}`) that would also match it.
+pub const ENDPOINTS: &[Endpoint] = &[
+    // metrics
+    endpoint!(POST "/metrics", metrics::post, "metrics", None, Answer::Created("Metric"),
+        "Store one test's metric (seed or pytest-monitor field names)."),
+    endpoint!(GET "/metrics", metrics::index, "metrics", MetricFilters, METRIC_PAGE,
+        "List metrics in the order stored, filtered and sorted on request."),
+    endpoint!(GET "/metrics/count", metrics::count, "metrics", MetricCountFilters, Answer::Count,
+        "Count metrics (the filters of the listing apply)."),
+    // contexts
+    endpoint!(POST "/contexts", contexts::post, "contexts", None, Answer::Created("Context"),
+        "Store an execution context; 201 also when an identical one exists, 409 when different."),
+    endpoint!(GET "/contexts", contexts::index, "contexts", Paging, CONTEXT_PAGE,
+        "List execution contexts."),
+    endpoint!(GET "/contexts/count", contexts::count, "contexts", None, Answer::Count,
+        "Count execution contexts."),
+    endpoint!(GET "/contexts/{context_h}/metrics", contexts::metrics, "contexts", MetricFilters,
+        METRIC_PAGE, "List the metrics measured on a context."),
+    endpoint!(GET "/contexts/{context_h}/metrics/count", contexts::metrics_count, "contexts",
+        MetricCountFilters, Answer::Count, "Count the metrics measured on a context."),
+    endpoint!(GET "/contexts/{prefix}", contexts::by_prefix, "contexts", Paging, CONTEXT_PAGE,
+        "List the contexts whose hash starts with a prefix; 204 when none does."),
+    // sessions
+    endpoint!(POST "/sessions", sessions::post, "sessions", None, Answer::Created("Session"),
+        "Store a session; 201 also when an identical one exists, 409 when different."),
+    endpoint!(GET "/sessions", sessions::index, "sessions", SessionFlags, SESSION_PAGE,
+        "List sessions, optionally those carrying some tags."),
+    endpoint!(GET "/sessions/count", sessions::count, "sessions", None, Answer::Count,
+        "Count sessions."),
+    endpoint!(GET "/sessions/{session_h}/metrics", sessions::metrics, "sessions", MetricFilters,
+        METRIC_PAGE, "List the metrics of a session."),
+    endpoint!(GET "/sessions/{session_h}/metrics/count", sessions::metrics_count, "sessions",
+        MetricCountFilters, Answer::Count, "Count the metrics of a session."),
+    endpoint!(GET "/sessions/{prefix}", sessions::by_prefix, "sessions", SessionFlags,
+        SESSION_PAGE, "List the sessions whose hash starts with a prefix; 204 when none does."),
+    // components
+    endpoint!(GET "/components", components::index, "components", Paging,
+        Answer::Page { key: "components", item: "string", extra: &[] },
+        "List components (not the empty one), alphabetically."),
+    endpoint!(GET "/components/count", components::count, "components", None, Answer::Count,
+        "Count components (not the empty one)."),
+    endpoint!(GET "/components/metrics", components::metrics_without, "components",
+        MetricFilters, METRIC_PAGE, "List the metrics that belong to no component."),
+    endpoint!(GET "/components/items/{item}/metrics", components::item_metrics_without,
+        "components", MetricFilters, METRIC_PAGE,
+        "List the metrics of a test item that belong to no component."),
+    endpoint!(GET "/components/variants/{variant}/metrics", components::variant_metrics_without,
+        "components", MetricFilters, METRIC_PAGE,
+        "List the metrics of a test variant that belong to no component."),
+    endpoint!(GET "/components/{component}/metrics", components::metrics, "components",
+        MetricFilters, METRIC_PAGE, "List the metrics of a component."),
+    endpoint!(GET "/components/{component}/pipelines", components::pipelines, "components",
+        Paging, Answer::Page { key: "pipelines", item: "string", extra: &["component"] },
+        "List the pipelines whose sessions reported metrics of a component."),
+    endpoint!(GET "/components/{component}/pipelines/{pipeline}/builds", components::builds,
+        "components", Paging,
+        Answer::Page { key: "builds", item: "string", extra: &["component", "pipeline"] },
+        "List the builds of a pipeline that reported metrics of a component."),
+    endpoint!(GET "/components/{component}/pipelines/{pipeline}/builds/{build}/sessions",
+        components::build_sessions, "components", Paging,
+        Answer::Page { key: "sessions", item: "string", extra: &["component", "pipeline", "build"] },
+        "List the sessions of a build that reported metrics of a component."),
+    endpoint!(GET "/components/{component}/items/{item}/metrics", components::item_metrics,
+        "components", MetricFilters, METRIC_PAGE, "List the metrics of a test item of a component."),
+    endpoint!(GET "/components/{component}/variants/{variant}/metrics",
+        components::variant_metrics, "components", MetricFilters, METRIC_PAGE,
+        "List the metrics of a test variant of a component."),
+    endpoint!(GET "/components/{prefix}", components::by_prefix, "components", Paging,
+        Answer::Page { key: "components", item: "string", extra: &[] },
+        "List the components starting with a prefix."),
+    // items and variants
+    endpoint!(GET "/items/like/{pattern}/metrics", items::item_like, "items", MetricFilters,
+        METRIC_PAGE, "List the metrics of test items whose name contains a text."),
+    endpoint!(GET "/items/{item}/metrics", items::item_metrics, "items", MetricFilters,
+        METRIC_PAGE, "List the metrics of a test item."),
+    endpoint!(GET "/items/{item}/metrics/count", items::item_count, "items", MetricCountFilters,
+        Answer::Count, "Count the metrics of a test item."),
+    endpoint!(GET "/variants/like/{pattern}/metrics", items::variant_like, "variants",
+        MetricFilters, METRIC_PAGE, "List the metrics of test variants whose name contains a text."),
+    endpoint!(GET "/variants/{variant}/metrics", items::variant_metrics, "variants",
+        MetricFilters, METRIC_PAGE, "List the metrics of a test variant."),
+    endpoint!(GET "/variants/{variant}/metrics/count", items::variant_count, "variants",
+        MetricCountFilters, Answer::Count, "Count the metrics of a test variant."),
+    // filters
+    endpoint!(GET "/filters/scope/{kind}/metrics", filters::scope_metrics, "filters",
+        MetricFilters, METRIC_PAGE, "List the metrics of one kind of item (function, class...)."),
+    endpoint!(GET "/filters/scope/{kind}/metrics/count", filters::scope_count, "filters",
+        MetricCountFilters, Answer::Count, "Count the metrics of one kind of item."),
+    endpoint!(GET "/filters/scm/{scm_prefix}/metrics", filters::scm_metrics, "filters",
+        MetricFilters, METRIC_PAGE,
+        "List the metrics of sessions whose SCM reference starts with a prefix."),
+    endpoint!(GET "/filters/scm/{scm_prefix}/metrics/count", filters::scm_count, "filters",
+        MetricCountFilters, Answer::Count,
+        "Count the metrics of sessions whose SCM reference starts with a prefix."),
+    endpoint!(GET "/filters/scm/{scm_prefix}/sessions", filters::scm_sessions, "filters",
+        Paging, SESSION_PAGE, "List the sessions whose SCM reference starts with a prefix."),
+    // pipelines
+    endpoint!(GET "/pipelines", pipelines::index, "pipelines", Paging,
+        Answer::Page { key: "pipelines", item: "string", extra: &[] },
+        "List pipelines (session tag pipeline_branch)."),
+    endpoint!(GET "/pipelines/{pipeline}/builds", pipelines::builds, "pipelines", Paging,
+        Answer::Page { key: "builds", item: "string", extra: &["pipeline"] },
+        "List the builds of a pipeline (session tag pipeline_build_no)."),
+    endpoint!(GET "/pipelines/{pipeline}/builds/{build}/sessions", pipelines::build_sessions,
+        "pipelines", Paging,
+        Answer::Page { key: "sessions", item: "string", extra: &["pipeline", "build"] },
+        "List the sessions of a build of a pipeline."),
+    // resources
+    endpoint!(GET "/resources/{resource}/{direction}/metrics", resources::all, "resources",
+        None, Answer::Ranked, "The 10 metrics that used the most (head) or least (tail) of a resource."),
+    endpoint!(GET "/resources/{resource}/{direction}/{n}/metrics", resources::all_n, "resources",
+        None, Answer::Ranked, "The n (at most 500) metrics that used the most or least of a resource."),
+    endpoint!(GET "/resources/{resource}/components/{component}/{direction}/metrics",
+        resources::component, "resources", None, Answer::Ranked,
+        "Head or tail of a resource among a component's metrics."),
+    endpoint!(GET "/resources/{resource}/components/{component}/{direction}/{n}/metrics",
+        resources::component_n, "resources", None, Answer::Ranked,
+        "Head or tail (n rows) of a resource among a component's metrics."),
+    endpoint!(GET "/resources/{resource}/pipelines/{pipeline}/{direction}/metrics",
+        resources::pipeline, "resources", None, Answer::Ranked,
+        "Head or tail of a resource among a pipeline's metrics."),
+    endpoint!(GET "/resources/{resource}/pipelines/{pipeline}/{direction}/{n}/metrics",
+        resources::pipeline_n, "resources", None, Answer::Ranked,
+        "Head or tail (n rows) of a resource among a pipeline's metrics."),
+    endpoint!(GET "/resources/{resource}/pipelines/{pipeline}/builds/{build}/{direction}/metrics",
+        resources::build, "resources", None, Answer::Ranked,
+        "Head or tail of a resource among the metrics of one build of a pipeline."),
+    endpoint!(GET "/resources/{resource}/pipelines/{pipeline}/builds/{build}/{direction}/{n}/metrics",
+        resources::build_n, "resources", None, Answer::Ranked,
+        "Head or tail (n rows) of a resource among the metrics of one build of a pipeline."),
+    // the document
+    endpoint!(GET "/openapi.json", docs::openapi, "documentation", None,
+        Answer::Document("application/json"), "This API's OpenAPI 3 document."),
+    endpoint!(GET "/docs", docs::page, "documentation", None, Answer::Document("text/html"),
+        "A human-readable page rendering the OpenAPI document, with no external resources."),
+];
+
+/// Registers every route of [`ENDPOINTS`] under [`API_PREFIX`], with JSON answers for unknown
+/// routes (404) and methods (405).
 ///
 /// Paths are registered without a trailing slash: the app's path normalisation trims it and folds
 /// repeated slashes before routing, so `/metrics/`, `/metrics` and `//metrics/` all land here.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    let mut scope = web::scope(API_PREFIX);
+    let mut done: Vec<&str> = Vec::new();
+    for endpoint in ENDPOINTS {
+        if done.contains(&endpoint.path) {
+            continue;
+        }
+        done.push(endpoint.path);
+        let mut resource =
+            web::resource(endpoint.path).default_service(web::to(method_not_allowed));
+        for same in ENDPOINTS.iter().filter(|e| e.path == endpoint.path) {
+            resource = resource.route((same.route)());
+        }
+        scope = scope.service(resource);
+    }
     cfg.app_data(web::PathConfig::default().error_handler(|err, _| {
         ApiError::bad_request(format!("A path segment is not valid: {err}.")).into()
     }))
-    .service(
-        web::scope("/api/v1")
-            .service(resource("/metrics").get(metrics::index).post(metrics::post))
-            .service(resource("/metrics/count").get(metrics::count))
-            .service(
-                resource("/contexts")
-                    .get(contexts::index)
-                    .post(contexts::post),
-            )
-            .service(resource("/contexts/count").get(contexts::count))
-            .service(resource("/contexts/{prefix}").get(contexts::by_prefix))
-            .service(
-                resource("/sessions")
-                    .get(sessions::index)
-                    .post(sessions::post),
-            )
-            .service(resource("/sessions/count").get(sessions::count))
-            .service(resource("/sessions/{prefix}").get(sessions::by_prefix)),
-    )
+    .service(scope)
     .default_service(web::to(not_found));
-}
-
-/// A resource that answers a JSON 405 to the methods it has no route for.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -115,43 +343,64 @@ pub async fn read_json(
     JsonObject::from_slice(&body)
 }
 
-/// Answers one page of a listing: `count` sizes the collection, `rows` fetches a window of it,
-/// both inside one read transaction so the page and `total_page` agree. 204 when empty.
-pub async fn listing<T, C, R>(
-    req: HttpRequest,
+/// Answers one page of `selection` under `key`, after `extra` fields; count and rows are read in
+/// one transaction so the page and `total_page` agree. 204 when the selection is empty.
+pub async fn listing<S: Selection>(
+    req: &HttpRequest,
     state: &AppState,
+    extra: Map<String, Value>,
     key: &'static str,
-    count: C,
-    rows: R,
-) -> Result<HttpResponse, ApiError>
-where
-    T: Serialize + Send + 'static,
-    C: FnOnce(&Connection) -> rusqlite::Result<u64> + Send + 'static,
-    R: FnOnce(&Connection, u64, u64) -> rusqlite::Result<Vec<T>> + Send + 'static,
-{
-    let page = PageRequest::from_query(&query_pairs(&req)?, state.page_size)?;
+    selection: S,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::from_query(&query_pairs(req)?, state.page_size)?;
     let found = state
         .db
         .run(move |conn| {
             let tx = conn.transaction()?;
-            let Some(window) = page.window(count(&tx)?)? else {
+            let Some(window) = page.window(selection.count(&tx)?)? else {
                 return Ok(None);
             };
-            let rows = rows(&tx, window.offset, window.limit)?;
+            let rows = selection.rows(&tx, window.offset, window.limit)?;
             Ok(Some((rows, window)))
         })
         .await?;
     match found {
         None => Ok(HttpResponse::NoContent().finish()),
-        Some((rows, window)) => envelope(&req, key, &rows, window),
+        Some((rows, window)) => envelope(req, extra, key, &rows, window),
     }
 }
 
-/// The `{"count": N}` answer of the count routes.
-pub async fn count<C>(state: &AppState, count: C) -> Result<HttpResponse, ApiError>
-where
-    C: FnOnce(&Connection) -> rusqlite::Result<u64> + Send + 'static,
-{
-    let n = state.db.run(move |conn| Ok(count(conn)?)).await?;
+/// Answers a page of the metrics `base` selects, narrowed by the request's filters and sorted on
+/// request.
+pub async fn metric_listing(
+    req: &HttpRequest,
+    state: &AppState,
+    base: MetricQuery,
+) -> Result<HttpResponse, ApiError> {
+    let query = base.with_filters(&query_pairs(req)?, &[])?;
+    listing(req, state, Map::new(), "metrics", query).await
+}
+
+/// The `{"count": N}` answer for any selection.
+pub async fn count<S: Selection>(state: &AppState, selection: S) -> Result<HttpResponse, ApiError> {
+    let n = state.db.run(move |conn| Ok(selection.count(conn)?)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "count": n })))
+}
+
+/// The `{"count": N}` answer for the metrics `base` selects, narrowed by the request's filters.
+pub async fn metric_count(
+    req: &HttpRequest,
+    state: &AppState,
+    base: MetricQuery,
+) -> Result<HttpResponse, ApiError> {
+    let query = base.with_filters(&query_pairs(req)?, &[])?;
+    count(state, query).await
+}
+
+/// A JSON object of string fields, for the `extra` of a listing.
+pub fn fields<const N: usize>(pairs: [(&str, &str); N]) -> Map<String, Value> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+        .collect()
 }

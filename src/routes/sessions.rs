@@ -1,10 +1,13 @@
 //! `/sessions`: one record per pytest run, with its tags.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Map;
 
-use crate::db;
+use crate::db::{self, SessionQuery, TagCondition};
 use crate::error::ApiError;
 use crate::models::Session;
+use crate::pagination::{only_params, query_pairs};
+use crate::query::{MetricQuery, TextColumn};
 use crate::AppState;
 
 /// `POST /sessions/`: 201 with the stored session, also when an identical one already exists;
@@ -22,9 +25,9 @@ pub async fn post(
     Ok(HttpResponse::Created().json(stored.into_inner()))
 }
 
-/// `GET /sessions/`: every session, one page at a time.
+/// `GET /sessions/`: every session (or those with the requested tags), one page at a time.
 pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    list(state, req, String::new()).await
+    list(&state, &req, SessionQuery::all()).await
 }
 
 /// `GET /sessions/<prefix>`: the sessions whose hash starts with `prefix`; 204 when none does.
@@ -33,26 +36,78 @@ pub async fn by_prefix(
     req: HttpRequest,
     prefix: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    list(state, req, prefix.into_inner()).await
+    list(&state, &req, SessionQuery::all().hash_prefix(&prefix)).await
+}
+
+/// The tag filter of monitor-server-api: `with_flags=a,b` names tags, `restrict_flags=v1,v2`
+/// gives their values pairwise (a missing or empty value means "set to anything non-empty"),
+/// and `method=match_any` (the default) or `match_all` combines them.
+fn tag_filter(query: &[(String, String)]) -> Result<(Vec<TagCondition>, bool), ApiError> {
+    only_params(query, &["with_flags", "restrict_flags", "method"])?;
+    let value = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let match_all = match value("method").unwrap_or("match_any") {
+        "match_any" => false,
+        "match_all" => true,
+        _ => {
+            return Err(ApiError::bad_field(
+                "The tag matching method is not valid.",
+                "method",
+                "must be match_any or match_all",
+            ))
+        }
+    };
+    let flags: Vec<&str> = value("with_flags")
+        .unwrap_or("")
+        .split(',')
+        .filter(|f| !f.is_empty())
+        .collect();
+    let mut values = value("restrict_flags").unwrap_or("").split(',');
+    let conditions = flags
+        .into_iter()
+        .map(|name| TagCondition {
+            name: name.to_owned(),
+            value: values.next().filter(|v| !v.is_empty()).map(str::to_owned),
+        })
+        .collect();
+    Ok((conditions, match_all))
 }
 
 async fn list(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    prefix: String,
+    state: &AppState,
+    req: &HttpRequest,
+    base: SessionQuery,
 ) -> Result<HttpResponse, ApiError> {
-    let for_count = prefix.clone();
-    super::listing(
-        req,
-        &state,
-        "sessions",
-        move |conn| db::count_sessions_by_prefix(conn, &for_count),
-        move |conn, offset, limit| db::list_sessions_by_prefix(conn, &prefix, offset, limit),
-    )
-    .await
+    let (conditions, match_all) = tag_filter(&query_pairs(req)?)?;
+    let query = base.tags(&conditions, match_all);
+    super::listing(req, state, Map::new(), "sessions", query).await
 }
 
 /// `GET /sessions/count`: how many sessions are stored.
 pub async fn count(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    super::count(&state, db::count_sessions).await
+    super::count(&state, SessionQuery::all()).await
+}
+
+/// `GET /sessions/<h>/metrics`: the metrics of one session.
+pub async fn metrics(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    h: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let base = MetricQuery::all().eq(TextColumn::SessionH, &h);
+    super::metric_listing(&req, &state, base).await
+}
+
+/// `GET /sessions/<h>/metrics/count`: how many metrics one session has.
+pub async fn metrics_count(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    h: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let base = MetricQuery::all().eq(TextColumn::SessionH, &h);
+    super::metric_count(&req, &state, base).await
 }

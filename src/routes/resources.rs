@@ -1,0 +1,163 @@
+//! `/resources/<r>/{head|tail}[/<n>]/metrics`: the metrics that used the most (head) or the least
+//! (tail) of a resource, overall or within a component, a pipeline, or a build.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::db::Selection;
+use crate::error::ApiError;
+use crate::pagination::{only_params, query_pairs};
+use crate::query::{Direction, MetricQuery, NumericColumn, TextColumn};
+use crate::AppState;
+
+/// Rows when the path gives no `n`.
+const DEFAULT_ROWS: u64 = 10;
+/// The most rows a ranking returns; a larger `n` is capped, as monitor-server-api does.
+const MAX_ROWS: u64 = 500;
+
+/// Answers the ranking of `resource` in `direction` among the metrics `base` selects.
+async fn ranked(
+    state: &AppState,
+    req: &HttpRequest,
+    base: MetricQuery,
+    resource: &str,
+    direction: &str,
+    n: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    only_params(&query_pairs(req)?, &[])?;
+    let column = NumericColumn::named(&NumericColumn::RESOURCES, "resource", resource)?;
+    let direction = match direction {
+        "head" => Direction::Desc,
+        "tail" => Direction::Asc,
+        _ => {
+            return Err(ApiError::bad_field(
+                format!("`{direction}` is neither head nor tail."),
+                "direction",
+                "must be head (most used first) or tail (least used first)",
+            ))
+        }
+    };
+    let rows = match n {
+        None => DEFAULT_ROWS,
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if n >= 1 => n.min(MAX_ROWS),
+            _ => {
+                return Err(ApiError::bad_field(
+                    "The number of rows is not valid.",
+                    "n",
+                    format!("must be a positive integer (at most {MAX_ROWS} rows are returned)"),
+                ))
+            }
+        },
+    };
+    let query = base.sorted(column, direction);
+    let metrics = state
+        .db
+        .run(move |conn| Ok(query.rows(conn, 0, rows)?))
+        .await?;
+    if metrics.is_empty() {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "metrics": metrics })))
+}
+
+/// `GET /resources/<r>/<head|tail>/metrics`.
+pub async fn all(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (resource, direction) = path.into_inner();
+    ranked(
+        &state,
+        &req,
+        MetricQuery::all(),
+        &resource,
+        &direction,
+        None,
+    )
+    .await
+}
+
+/// `GET /resources/<r>/<head|tail>/<n>/metrics`.
+pub async fn all_n(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (resource, direction, n) = path.into_inner();
+    ranked(
+        &state,
+        &req,
+        MetricQuery::all(),
+        &resource,
+        &direction,
+        Some(&n),
+    )
+    .await
+}
+
+/// `GET /resources/<r>/components/<c>/<head|tail>/metrics`.
+pub async fn component(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (resource, component, direction) = path.into_inner();
+    let base = MetricQuery::all().eq(TextColumn::Component, &component);
+    ranked(&state, &req, base, &resource, &direction, None).await
+}
+
+/// `GET /resources/<r>/components/<c>/<head|tail>/<n>/metrics`.
+pub async fn component_n(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (resource, component, direction, n) = path.into_inner();
+    let base = MetricQuery::all().eq(TextColumn::Component, &component);
+    ranked(&state, &req, base, &resource, &direction, Some(&n)).await
+}
+
+/// `GET /resources/<r>/pipelines/<p>/<head|tail>/metrics`.
+pub async fn pipeline(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (resource, pipeline, direction) = path.into_inner();
+    let base = MetricQuery::all().pipeline(&pipeline);
+    ranked(&state, &req, base, &resource, &direction, None).await
+}
+
+/// `GET /resources/<r>/pipelines/<p>/<head|tail>/<n>/metrics`.
+pub async fn pipeline_n(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (resource, pipeline, direction, n) = path.into_inner();
+    let base = MetricQuery::all().pipeline(&pipeline);
+    ranked(&state, &req, base, &resource, &direction, Some(&n)).await
+}
+
+/// `GET /resources/<r>/pipelines/<p>/builds/<b>/<head|tail>/metrics`.
+pub async fn build(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (resource, pipeline, build, direction) = path.into_inner();
+    let base = MetricQuery::all().pipeline(&pipeline).build(&build);
+    ranked(&state, &req, base, &resource, &direction, None).await
+}
+
+/// `GET /resources/<r>/pipelines/<p>/builds/<b>/<head|tail>/<n>/metrics`.
+pub async fn build_n(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (resource, pipeline, build, direction, n) = path.into_inner();
+    let base = MetricQuery::all().pipeline(&pipeline).build(&build);
+    ranked(&state, &req, base, &resource, &direction, Some(&n)).await
+}
