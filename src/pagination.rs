@@ -148,6 +148,20 @@ pub fn only_params(query: &[(String, String)], allowed: &[&str]) -> Result<(), A
     Ok(())
 }
 
+/// Refuses every query parameter, for the routes that take none (whole-collection counts and
+/// rankings): a filter or page they cannot apply is a 400 rather than silently ignored, which
+/// would answer an unfiltered count or the first page as if it were what was asked.
+pub fn no_params(query: &[(String, String)]) -> Result<(), ApiError> {
+    match query.first() {
+        None => Ok(()),
+        Some((key, _)) => Err(ApiError::bad_field(
+            format!("`{key}` is not a known query parameter: this route takes none."),
+            key,
+            "this route takes no query parameters",
+        )),
+    }
+}
+
 /// The 200 answer for one page of a listing: `extra` fields (such as the component a list
 /// belongs to), the rows under `key` (`metrics`, `sessions`, ...), and the paging links.
 pub fn envelope<T: Serialize>(

@@ -6,7 +6,7 @@ use serde_json::Map;
 
 use crate::db::NameQuery;
 use crate::error::ApiError;
-use crate::pagination::{only_params, query_pairs};
+use crate::pagination::{no_params, only_params, query_pairs};
 use crate::query::{MetricQuery, TextColumn};
 use crate::AppState;
 
@@ -35,7 +35,8 @@ pub async fn by_prefix(
 }
 
 /// `GET /components/count`: how many non-empty components there are.
-pub async fn count(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn count(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    no_params(&query_pairs(&req)?)?;
     super::count(&state, NameQuery::components(None)).await
 }
 

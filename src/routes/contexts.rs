@@ -7,7 +7,7 @@ use serde_json::Map;
 use crate::db::{self, ContextPrefix};
 use crate::error::ApiError;
 use crate::models::Context;
-use crate::pagination::{only_params, query_pairs};
+use crate::pagination::{no_params, only_params, query_pairs};
 use crate::query::{MetricQuery, TextColumn};
 use crate::AppState;
 
@@ -51,7 +51,8 @@ async fn list(
 }
 
 /// `GET /contexts/count`: how many contexts are stored.
-pub async fn count(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn count(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    no_params(&query_pairs(&req)?)?;
     super::count(&state, ContextPrefix(String::new())).await
 }
 

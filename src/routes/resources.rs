@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::db::Selection;
 use crate::error::ApiError;
-use crate::pagination::{only_params, query_pairs};
+use crate::pagination::{no_params, query_pairs};
 use crate::query::{Direction, MetricQuery, NumericColumn, TextColumn};
 use crate::AppState;
 
@@ -23,7 +23,7 @@ async fn ranked(
     direction: &str,
     n: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    only_params(&query_pairs(req)?, &[])?;
+    no_params(&query_pairs(req)?)?;
     let column = NumericColumn::named(&NumericColumn::RESOURCES, "resource", resource)?;
     let direction = match direction {
         "head" => Direction::Desc,

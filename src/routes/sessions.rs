@@ -6,7 +6,7 @@ use serde_json::Map;
 use crate::db::{self, SessionQuery, TagCondition};
 use crate::error::ApiError;
 use crate::models::Session;
-use crate::pagination::{only_params, query_pairs};
+use crate::pagination::{no_params, only_params, query_pairs};
 use crate::query::{MetricQuery, TextColumn};
 use crate::AppState;
 
@@ -61,17 +61,17 @@ fn tag_filter(query: &[(String, String)]) -> Result<(Vec<TagCondition>, bool), A
             ))
         }
     };
-    let flags: Vec<&str> = value("with_flags")
+    // Values pair with flags by position, so an empty flag (`a,,b`) is skipped only after
+    // pairing: `b` keeps its own value rather than taking the empty flag's.
+    let mut values = value("restrict_flags").unwrap_or("").split(',');
+    let conditions = value("with_flags")
         .unwrap_or("")
         .split(',')
-        .filter(|f| !f.is_empty())
-        .collect();
-    let mut values = value("restrict_flags").unwrap_or("").split(',');
-    let conditions = flags
-        .into_iter()
-        .map(|name| TagCondition {
+        .map(|name| (name, values.next()))
+        .filter(|(name, _)| !name.is_empty())
+        .map(|(name, value)| TagCondition {
             name: name.to_owned(),
-            value: values.next().filter(|v| !v.is_empty()).map(str::to_owned),
+            value: value.filter(|v| !v.is_empty()).map(str::to_owned),
         })
         .collect();
     Ok((conditions, match_all))
@@ -88,7 +88,8 @@ async fn list(
 }
 
 /// `GET /sessions/count`: how many sessions are stored.
-pub async fn count(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn count(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    no_params(&query_pairs(&req)?)?;
     super::count(&state, SessionQuery::all()).await
 }
 

@@ -118,6 +118,22 @@ impl TestApp {
         self.send("GET", path, None, b"")
     }
 
+    /// `GET path` for a body that need not be JSON: status, Content-Type and the body as text.
+    pub fn get_text(&self, path: &str) -> (u16, String, String) {
+        let url = format!("{}{path}", self.address);
+        match self.agent.get(&url).call() {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => {
+                let status = response.status();
+                let declared = response.content_type().to_owned();
+                let text = response
+                    .into_string()
+                    .unwrap_or_else(|err| panic!("GET {path}: unreadable body: {err}"));
+                (status, declared, text)
+            }
+            Err(err) => panic!("GET {path} failed without an answer: {err}"),
+        }
+    }
+
     /// `POST path` with `body` as `application/json`.
     pub fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         self.post_raw(path, Some("application/json"), body.to_string().as_bytes())

@@ -2,9 +2,19 @@
 //! database per test. One binary, one module per part of the contract.
 
 mod contexts;
+mod dataset;
 mod general;
 mod helpers;
+mod metric_filters;
 mod metrics;
+mod openapi;
 mod pagination;
 mod persistence;
+mod queries_components;
+mod queries_counts;
+mod queries_filters;
+mod queries_items;
+mod queries_pipelines;
+mod queries_resources;
+mod queries_sessions;
 mod sessions;
