@@ -1,5 +1,6 @@
--- monitor-server's storage, schema version 1 (kept in PRAGMA user_version).
--- Applied at every start-up inside one transaction: every statement must be idempotent.
+-- monitor-server's storage, schema version 2 (kept in PRAGMA user_version).
+-- Applied inside one transaction to a new file, and after the migration of an older one (see
+-- `prepare_schema` in src/db.rs): every statement must be idempotent.
 
 -- The machines sessions ran on, keyed by pytest-monitor's hash.
 CREATE TABLE IF NOT EXISTS contexts (
@@ -58,14 +59,17 @@ CREATE TABLE IF NOT EXISTS metrics (
     cpu_usage       REAL NOT NULL,
     mem_usage       REAL NOT NULL
 );
+-- One index per column a route or filter matches exactly. Single columns on purpose: the metrics
+-- of one value come out of the index in the order stored (by id), which is the order listings
+-- follow, so a page is read without sorting the whole selection.
 CREATE INDEX IF NOT EXISTS metrics_by_session ON metrics (session_h);
 CREATE INDEX IF NOT EXISTS metrics_by_context ON metrics (context_h);
-CREATE INDEX IF NOT EXISTS metrics_by_component_item ON metrics (component, item);
+CREATE INDEX IF NOT EXISTS metrics_by_component ON metrics (component);
 CREATE INDEX IF NOT EXISTS metrics_by_item ON metrics (item);
 CREATE INDEX IF NOT EXISTS metrics_by_variant ON metrics (item_variant);
 CREATE INDEX IF NOT EXISTS metrics_by_kind ON metrics (kind);
 CREATE INDEX IF NOT EXISTS metrics_by_start ON metrics (start_us);
--- head/tail of each resource.
+-- head/tail of each resource, and sorted listings.
 CREATE INDEX IF NOT EXISTS metrics_by_total_time ON metrics (total_time);
 CREATE INDEX IF NOT EXISTS metrics_by_user_time ON metrics (user_time);
 CREATE INDEX IF NOT EXISTS metrics_by_kernel_time ON metrics (kernel_time);
@@ -78,11 +82,12 @@ CREATE TABLE IF NOT EXISTS counters (
     n    INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- The distinct components, items and variants with how many metrics carry each, kept by
--- triggers: listing components, or matching item names by substring, reads this small table
--- instead of scanning every metric.
+-- The distinct values of the columns routes select by, with how many metrics carry each, kept by
+-- triggers: listing components or matching item names by substring reads this small table
+-- instead of scanning every metric, and counting the metrics of a kind, a machine, a session or
+-- a set of sessions (a pipeline, a build, an SCM reference) adds up a few of its rows.
 CREATE TABLE IF NOT EXISTS metric_facets (
-    field TEXT    NOT NULL, -- 'component', 'item' or 'item_variant'
+    field TEXT    NOT NULL, -- 'component', 'item', 'item_variant', 'kind', 'context_h', 'session_h'
     value TEXT    NOT NULL,
     n     INTEGER NOT NULL,
     PRIMARY KEY (field, value)
@@ -101,11 +106,10 @@ CREATE TRIGGER IF NOT EXISTS metrics_counted AFTER INSERT ON metrics BEGIN
         VALUES (NEW.component, NEW.session_h);
     INSERT INTO counters (name, n) VALUES ('metrics', 1)
         ON CONFLICT (name) DO UPDATE SET n = n + 1;
-    INSERT INTO metric_facets (field, value, n) VALUES ('component', NEW.component, 1)
-        ON CONFLICT (field, value) DO UPDATE SET n = n + 1;
-    INSERT INTO metric_facets (field, value, n) VALUES ('item', NEW.item, 1)
-        ON CONFLICT (field, value) DO UPDATE SET n = n + 1;
-    INSERT INTO metric_facets (field, value, n) VALUES ('item_variant', NEW.item_variant, 1)
+    INSERT INTO metric_facets (field, value, n)
+        VALUES ('component', NEW.component, 1), ('item', NEW.item, 1),
+               ('item_variant', NEW.item_variant, 1), ('kind', NEW.kind, 1),
+               ('context_h', NEW.context_h, 1), ('session_h', NEW.session_h, 1)
         ON CONFLICT (field, value) DO UPDATE SET n = n + 1;
 END;
 
@@ -114,11 +118,17 @@ CREATE TRIGGER IF NOT EXISTS metrics_uncounted AFTER DELETE ON metrics BEGIN
     UPDATE metric_facets SET n = n - 1
         WHERE (field = 'component' AND value = OLD.component)
            OR (field = 'item' AND value = OLD.item)
-           OR (field = 'item_variant' AND value = OLD.item_variant);
+           OR (field = 'item_variant' AND value = OLD.item_variant)
+           OR (field = 'kind' AND value = OLD.kind)
+           OR (field = 'context_h' AND value = OLD.context_h)
+           OR (field = 'session_h' AND value = OLD.session_h);
     DELETE FROM metric_facets WHERE n <= 0
         AND ((field = 'component' AND value = OLD.component)
           OR (field = 'item' AND value = OLD.item)
-          OR (field = 'item_variant' AND value = OLD.item_variant));
+          OR (field = 'item_variant' AND value = OLD.item_variant)
+          OR (field = 'kind' AND value = OLD.kind)
+          OR (field = 'context_h' AND value = OLD.context_h)
+          OR (field = 'session_h' AND value = OLD.session_h));
     DELETE FROM component_sessions
         WHERE component = OLD.component AND session_h = OLD.session_h
           AND NOT EXISTS (SELECT 1 FROM metrics

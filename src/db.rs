@@ -24,7 +24,24 @@ use crate::query::{like_escape, MetricQuery};
 pub const SCHEMA: &str = include_str!("../schema.sql");
 
 /// The schema version this binary writes, kept in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+///
+/// 2 counts each kind, context and session in `metric_facets` and indexes `component` alone;
+/// a version 1 file is migrated at start-up ([`MIGRATE_FROM_1`]).
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Brings a version 1 file to version 2, with [`SCHEMA`] run after it: drops what version 2
+/// replaces (its triggers are re-created by the schema) ...
+const MIGRATE_FROM_1: &str = "DROP TRIGGER IF EXISTS metrics_counted;
+     DROP TRIGGER IF EXISTS metrics_uncounted;
+     DROP INDEX IF EXISTS metrics_by_component_item;";
+
+/// ... then counts the metrics already stored under the facets version 1 did not keep.
+const BACKFILL_FROM_1: &str = "INSERT INTO metric_facets (field, value, n)
+         SELECT 'kind', kind, count(*) FROM metrics GROUP BY kind;
+     INSERT INTO metric_facets (field, value, n)
+         SELECT 'context_h', context_h, count(*) FROM metrics GROUP BY context_h;
+     INSERT INTO metric_facets (field, value, n)
+         SELECT 'session_h', session_h, count(*) FROM metrics GROUP BY session_h;";
 
 /// The tables this binary owns; a file holding any other table belongs to someone else.
 const OWN_TABLES: [&str; 7] = [
@@ -180,7 +197,16 @@ fn prepare_schema(conn: &mut Connection) -> Result<(), String> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|err| describe(&err))?;
+    if version == 1 {
+        log::info!("migrating the database from schema version 1 to {SCHEMA_VERSION}");
+        tx.execute_batch(MIGRATE_FROM_1)
+            .map_err(|err| describe(&err))?;
+    }
     tx.execute_batch(SCHEMA).map_err(|err| describe(&err))?;
+    if version == 1 {
+        tx.execute_batch(BACKFILL_FROM_1)
+            .map_err(|err| describe(&err))?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(|err| describe(&err))?;
     tx.commit().map_err(|err| describe(&err))
@@ -271,13 +297,11 @@ pub fn count_metrics(conn: &Connection) -> rusqlite::Result<u64> {
         .query_row([], |row| row.get(0))
 }
 
-/// How many metrics a selection covers.
+/// How many metrics a selection covers: from the trigger-kept counts when the selection is
+/// everything, or one condition they answer (a component, item, variant, kind, context or
+/// session; a set of sessions; an item or variant pattern), else by counting.
 pub fn count_metrics_by(conn: &Connection, query: &MetricQuery) -> rusqlite::Result<u64> {
-    if query.is_unfiltered() {
-        return count_metrics(conn);
-    }
-    let sql = format!("SELECT count(*) FROM metrics m{}", query.where_sql());
-    conn.prepare_cached(&sql)?
+    conn.prepare_cached(&query.count_sql())?
         .query_row(params_from_iter(query.params()), |row| row.get(0))
 }
 
@@ -288,15 +312,146 @@ pub fn list_metrics_by(
     offset: u64,
     limit: u64,
 ) -> rusqlite::Result<Vec<Metric>> {
+    let count = count_metrics_by(conn, query)?;
+    list_metrics_page(conn, query, offset, limit, count)
+}
+
+/// A window of a selection that holds `count` metrics (as [`count_metrics_by`] answered in the
+/// same transaction), in its order.
+///
+/// SQLite keeps no statistics of this store, so it cannot tell a condition that keeps a few
+/// hundred metrics from one that keeps most of them; how the window is read is chosen here,
+/// from `count` and the number of metrics stored, so that no page reads the whole selection
+/// when it need not:
+/// - a window in the second half is read from the other end, in the exact reverse order
+///   (every sort key flipped; ties are broken by id), then turned around, so the last page
+///   costs what the first does;
+/// - a sorted selection holding a large share of the store is read by walking the sort
+///   column's index and testing each metric (`walk_sort_index`);
+/// - otherwise the window's ids are found first, from the indexes alone where they suffice,
+///   and then only its rows are read (`by_ids`).
+pub fn list_metrics_page(
+    conn: &Connection,
+    query: &MetricQuery,
+    offset: u64,
+    limit: u64,
+    count: u64,
+) -> rusqlite::Result<Vec<Metric>> {
+    let rows = limit.min(count.saturating_sub(offset));
+    if rows == 0 {
+        return Ok(Vec::new());
+    }
     if query.is_everything_in_order() {
         return list_metrics(conn, offset, limit);
     }
+    let after = count - offset - rows;
+    let (reversed, skip) = if after < offset {
+        (true, after)
+    } else {
+        (false, offset)
+    };
+    let window = Window {
+        reversed,
+        skip,
+        rows,
+        count,
+        stored: count_metrics(conn)?,
+    };
+    let mut metrics = match walk_sort_index(conn, query, &window)? {
+        Some(metrics) => metrics,
+        None => by_ids(conn, query, &window)?,
+    };
+    if reversed {
+        metrics.reverse();
+    }
+    Ok(metrics)
+}
+
+/// Where a page lies in a selection, as [`list_metrics_page`] reads it.
+struct Window {
+    /// Read in the reverse order.
+    reversed: bool,
+    /// Rows to skip, in the order read.
+    skip: u64,
+    /// Rows to read (all of them exist).
+    rows: u64,
+    /// The selection's size.
+    count: u64,
+    /// How many metrics are stored.
+    stored: u64,
+}
+
+/// The least number of index entries [`walk_sort_index`] is allowed to walk.
+const MIN_WALK: u64 = 1_000;
+
+/// Reads a window of a filtered, sorted selection by walking the sort column's index in the
+/// order read and testing each metric, when the selection holds so large a share of the store
+/// that this finds the window quickly: the first `skip + rows` matches come after about
+/// `(skip + rows) * stored / count` entries when the matches are spread evenly along the column.
+///
+/// They may not be (a component whose tests all use much memory sits at one end of the memory
+/// index), so the walk is bounded to 4 times that many entries, and to half the selection's
+/// size, which sorting the selection would read anyway. `None` when the walk is not worth it, or
+/// did not find the whole window within its bound: the caller then sorts the selection, having
+/// spent at most half of what that costs. The rows found within the bound are exactly the
+/// window: the bounded walk yields a prefix of the order, so its matches are a prefix of the
+/// selection's.
+fn walk_sort_index(
+    conn: &Connection,
+    query: &MetricQuery,
+    w: &Window,
+) -> rusqlite::Result<Option<Vec<Metric>>> {
+    let Some((column, _)) = query.sort() else {
+        return Ok(None);
+    };
+    if query.is_unfiltered() {
+        // SQLite walks the index by itself, with nothing to test.
+        return Ok(None);
+    }
+    let expected = u128::from(w.skip + w.rows) * u128::from(w.stored) / u128::from(w.count);
+    let bound = (expected * 4).max(u128::from(MIN_WALK));
+    if bound * 2 > u128::from(w.count) {
+        return Ok(None);
+    }
+    let order = query.order_by(w.reversed, true);
     let sql = format!(
-        "SELECT {METRIC_COLUMNS} FROM metrics m{}{} LIMIT ? OFFSET ?",
-        query.where_sql(),
-        query.order_sql()
+        "SELECT {METRIC_COLUMNS} FROM \
+         (SELECT * FROM metrics m INDEXED BY {}{order} LIMIT ?) m{}{order} LIMIT ? OFFSET ?",
+        column.index(),
+        query.where_sql()
     );
-    let values = with_window(query.params().to_vec(), offset, limit);
+    let mut values = vec![SqlValue::Integer(bound as i64)];
+    values.extend(query.params().iter().cloned());
+    let values = with_window(values, w.skip, w.rows);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let found: Vec<Metric> = stmt
+        .query_map(params_from_iter(values), metric_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok((found.len() as u64 == w.rows).then_some(found))
+}
+
+/// Reads a window by finding its ids first (`id IN (SELECT id ... LIMIT ? OFFSET ?)`): the
+/// rows skipped and sorted are then index entries, not whole metrics, and only the window's
+/// metrics are read from the table.
+///
+/// When only ranges of numeric columns narrow the selection and they keep a small share of the
+/// store, the order is written so that SQLite cannot follow it through an index or the table:
+/// not knowing how few metrics a range keeps, it would walk every metric in order and test
+/// each, rather than read the range and sort it.
+fn by_ids(conn: &Connection, query: &MetricQuery, w: &Window) -> rusqlite::Result<Vec<Metric>> {
+    let order = query.order_by(w.reversed, true);
+    let small_range = query.ranges_only() && w.count.saturating_mul(4) <= w.stored;
+    let inner_order = if small_range {
+        query.order_by(w.reversed, false)
+    } else {
+        order.clone()
+    };
+    let sql = format!(
+        "SELECT {METRIC_COLUMNS} FROM metrics m WHERE m.id IN \
+         (SELECT m.id FROM metrics m{}{inner_order} LIMIT ? OFFSET ?){order}",
+        query.where_sql()
+    );
+    let values = with_window(query.params().to_vec(), w.skip, w.rows);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(values), metric_from_row)?;
     rows.collect()
@@ -708,6 +863,18 @@ pub trait Selection: Send + 'static {
     fn count(&self, conn: &Connection) -> rusqlite::Result<u64>;
     /// `limit` records after skipping `offset`, in the selection's order.
     fn rows(&self, conn: &Connection, offset: u64, limit: u64) -> rusqlite::Result<Vec<Self::Row>>;
+    /// The same window of a selection that [`Selection::count`] found to hold `count` records in
+    /// the same transaction, which may let it be read faster.
+    fn page(
+        &self,
+        conn: &Connection,
+        offset: u64,
+        limit: u64,
+        count: u64,
+    ) -> rusqlite::Result<Vec<Self::Row>> {
+        let _ = count;
+        self.rows(conn, offset, limit)
+    }
 }
 
 impl Selection for MetricQuery {
@@ -717,6 +884,15 @@ impl Selection for MetricQuery {
     }
     fn rows(&self, conn: &Connection, offset: u64, limit: u64) -> rusqlite::Result<Vec<Metric>> {
         list_metrics_by(conn, self, offset, limit)
+    }
+    fn page(
+        &self,
+        conn: &Connection,
+        offset: u64,
+        limit: u64,
+        count: u64,
+    ) -> rusqlite::Result<Vec<Metric>> {
+        list_metrics_page(conn, self, offset, limit, count)
     }
 }
 
@@ -781,6 +957,97 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    fn metric(session_h: &str, kind: &str, component: &str) -> Metric {
+        Metric {
+            session_h: session_h.into(),
+            context_h: "ctx".into(),
+            item_start_time: "2024-01-01T00:00:00".into(),
+            start_us: 1_704_067_200_000_000,
+            item_path: "tests.test_a".into(),
+            item: "test_a".into(),
+            item_variant: "test_a".into(),
+            item_fs_loc: "tests/test_a.py".into(),
+            kind: kind.into(),
+            component: component.into(),
+            total_time: 1.0,
+            user_time: 0.5,
+            kernel_time: 0.1,
+            cpu_usage: 0.6,
+            mem_usage: 2.0,
+        }
+    }
+
+    fn facets(conn: &Connection) -> Vec<(String, String, i64)> {
+        conn.prepare("SELECT field, value, n FROM metric_facets ORDER BY field, value")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_version_1_file_is_migrated_with_its_metrics_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let expected = {
+            let db = Db::open(&path, 1).unwrap();
+            let conn = db.pool.get().unwrap();
+            for m in [
+                metric("s1", "function", "core"),
+                metric("s1", "class", ""),
+                metric("s2", "function", "core"),
+            ] {
+                insert_metric(&conn, &m).unwrap();
+            }
+            let expected = facets(&conn);
+            // What version 1 left: no kind, context or session facets, the old index, its
+            // version number.
+            conn.execute_batch(
+                "DELETE FROM metric_facets WHERE field IN ('kind', 'context_h', 'session_h');
+                 DROP INDEX metrics_by_component;
+                 CREATE INDEX metrics_by_component_item ON metrics (component, item);
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+            expected
+        };
+        let db = Db::open(&path, 1).unwrap();
+        let conn = db.pool.get().unwrap();
+        assert_eq!(facets(&conn), expected);
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'metrics'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(indexes.contains(&"metrics_by_component".to_owned()));
+        assert!(!indexes.contains(&"metrics_by_component_item".to_owned()));
+        // The new triggers count what comes next.
+        insert_metric(&conn, &metric("s2", "module", "io")).unwrap();
+        let kinds = MetricQuery::all().eq(crate::query::TextColumn::Kind, "function");
+        assert_eq!(count_metrics_by(&conn, &kinds).unwrap(), 2);
+        let session = MetricQuery::all().eq(crate::query::TextColumn::SessionH, "s2");
+        assert_eq!(count_metrics_by(&conn, &session).unwrap(), 2);
+    }
+
+    #[test]
+    fn deleting_metrics_keeps_every_facet_count() {
+        let (_dir, db) = open_temp();
+        let conn = db.pool.get().unwrap();
+        insert_metric(&conn, &metric("s1", "function", "core")).unwrap();
+        let one = facets(&conn);
+        insert_metric(&conn, &metric("s2", "class", "io")).unwrap();
+        conn.execute("DELETE FROM metrics WHERE session_h = 's2'", [])
+            .unwrap();
+        assert_eq!(facets(&conn), one);
     }
 
     #[test]

@@ -39,6 +39,18 @@ impl NumericColumn {
         }
     }
 
+    /// The index that lists the metrics in this column's order (see `schema.sql`).
+    pub fn index(self) -> &'static str {
+        match self {
+            NumericColumn::TotalTime => "metrics_by_total_time",
+            NumericColumn::UserTime => "metrics_by_user_time",
+            NumericColumn::KernelTime => "metrics_by_kernel_time",
+            NumericColumn::CpuUsage => "metrics_by_cpu_usage",
+            NumericColumn::MemUsage => "metrics_by_mem_usage",
+            NumericColumn::StartTime => "metrics_by_start",
+        }
+    }
+
     /// The names `sort=` accepts.
     pub const SORTABLE: [(&'static str, NumericColumn); 6] = [
         ("total_time", NumericColumn::TotalTime),
@@ -107,13 +119,27 @@ impl TextColumn {
         }
     }
 
-    /// The facet table's name for the columns it keeps distinct values of.
-    fn facet(self) -> Option<&'static str> {
+    /// How few metrics one value of this column usually holds, higher for fewer: a test item or
+    /// a session holds hundreds, a component thousands, a machine or a kind of item a large
+    /// share of the store.
+    fn rank(self) -> u8 {
         match self {
-            TextColumn::Component => Some("component"),
-            TextColumn::Item => Some("item"),
-            TextColumn::ItemVariant => Some("item_variant"),
-            _ => None,
+            TextColumn::Kind => 1,
+            TextColumn::ContextH => 2,
+            TextColumn::Component => 3,
+            TextColumn::SessionH | TextColumn::Item | TextColumn::ItemVariant => 4,
+        }
+    }
+
+    /// The `field` under which `metric_facets` counts the metrics of each value of this column.
+    fn facet(self) -> &'static str {
+        match self {
+            TextColumn::SessionH => "session_h",
+            TextColumn::ContextH => "context_h",
+            TextColumn::Component => "component",
+            TextColumn::Item => "item",
+            TextColumn::ItemVariant => "item_variant",
+            TextColumn::Kind => "kind",
         }
     }
 }
@@ -160,13 +186,49 @@ pub const METRIC_FILTERS: [&str; 14] = [
 /// A selection of metrics and the order to list them in.
 #[derive(Debug, Clone, Default)]
 pub struct MetricQuery {
-    clauses: Vec<String>,
+    clauses: Vec<Clause>,
     params: Vec<Value>,
     sort: Option<(NumericColumn, Direction)>,
 }
 
+/// How a condition finds its metrics through an index, which decides how a listing is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// One value of an indexed column: the index lists them in the order stored. With its
+    /// column's [`TextColumn::rank`]: of several equalities only the highest ranked leads
+    /// through its index.
+    Equal(u8),
+    /// Several values of an indexed column (a set of sessions, of items...).
+    Set,
+    /// A range of an indexed numeric column.
+    Range,
+}
+
+/// One condition of a [`MetricQuery`].
+#[derive(Debug, Clone)]
+struct Clause {
+    sql: String,
+    access: Access,
+    /// A query that counts the metrics meeting this condition alone, with the same parameters,
+    /// without reading them (from the trigger-kept `metric_facets`).
+    count_sql: Option<String>,
+}
+
 const SESSIONS_WITH_TAG: &str = "SELECT s.session_h FROM sessions s \
      JOIN session_tags t ON t.session_id = s.id WHERE t.name = ? AND t.value = ?";
+
+const SESSIONS_OF_BUILD: &str = "SELECT s.session_h FROM sessions s \
+     JOIN session_tags p ON p.session_id = s.id AND p.name = 'pipeline_branch' \
+     JOIN session_tags b ON b.session_id = s.id AND b.name = 'pipeline_build_no' \
+     WHERE p.value = ? AND b.value = ?";
+
+/// Counts the metrics of the sessions `sessions` (a query of session hashes) yields.
+fn count_of_sessions(sessions: &str) -> String {
+    format!(
+        "SELECT coalesce(sum(n), 0) FROM metric_facets \
+         WHERE field = 'session_h' AND value IN ({sessions})"
+    )
+}
 
 impl MetricQuery {
     /// Every metric, in the order stored.
@@ -174,16 +236,42 @@ impl MetricQuery {
         Self::default()
     }
 
-    fn clause(mut self, sql: &str, params: impl IntoIterator<Item = Value>) -> Self {
-        self.clauses.push(sql.to_owned());
+    fn clause(
+        mut self,
+        sql: &str,
+        access: Access,
+        count_sql: Option<String>,
+        params: impl IntoIterator<Item = Value>,
+    ) -> Self {
+        self.clauses.push(Clause {
+            sql: sql.to_owned(),
+            access,
+            count_sql,
+        });
         self.params.extend(params);
         self
+    }
+
+    /// Metrics of the sessions `sessions` (a query of session hashes) yields.
+    fn of_sessions(self, sessions: &str, params: impl IntoIterator<Item = Value>) -> Self {
+        let sql = format!("m.session_h IN ({sessions})");
+        let count = count_of_sessions(sessions);
+        self.clause(&sql, Access::Set, Some(count), params)
     }
 
     /// Metrics whose `column` equals `value`.
     pub fn eq(self, column: TextColumn, value: &str) -> Self {
         let sql = format!("{} = ?", column.sql());
-        self.clause(&sql, [Value::Text(value.to_owned())])
+        let count = format!(
+            "SELECT coalesce((SELECT n FROM metric_facets WHERE field = '{}' AND value = ?), 0)",
+            column.facet()
+        );
+        self.clause(
+            &sql,
+            Access::Equal(column.rank()),
+            Some(count),
+            [Value::Text(value.to_owned())],
+        )
     }
 
     /// Metrics whose `column` starts with `prefix` (ASCII letters case-insensitively, as
@@ -200,38 +288,39 @@ impl MetricQuery {
     fn pattern(self, column: TextColumn, pattern: String) -> Self {
         // Matching the small table of distinct values first, then the metrics by index, keeps a
         // pattern search from scanning every metric.
-        let sql = match column.facet() {
-            Some(facet) => format!(
-                "{} IN (SELECT value FROM metric_facets WHERE field = '{facet}' \
-                 AND value LIKE ? ESCAPE '\\')",
-                column.sql()
-            ),
-            None => format!("{} LIKE ? ESCAPE '\\'", column.sql()),
-        };
-        self.clause(&sql, [Value::Text(pattern)])
+        let facet = column.facet();
+        let sql = format!(
+            "{} IN (SELECT value FROM metric_facets WHERE field = '{facet}' \
+             AND value LIKE ? ESCAPE '\\')",
+            column.sql()
+        );
+        let count = format!(
+            "SELECT coalesce(sum(n), 0) FROM metric_facets \
+             WHERE field = '{facet}' AND value LIKE ? ESCAPE '\\'"
+        );
+        self.clause(&sql, Access::Set, Some(count), [Value::Text(pattern)])
     }
 
     /// Metrics of sessions whose SCM reference is exactly `scm_ref`.
     pub fn scm_ref(self, scm_ref: &str) -> Self {
-        self.clause(
-            "m.session_h IN (SELECT session_h FROM sessions WHERE scm_ref = ?)",
+        self.of_sessions(
+            "SELECT session_h FROM sessions WHERE scm_ref = ?",
             [Value::Text(scm_ref.to_owned())],
         )
     }
 
     /// Metrics of sessions whose SCM reference starts with `prefix`.
     pub fn scm_prefix(self, prefix: &str) -> Self {
-        self.clause(
-            "m.session_h IN (SELECT session_h FROM sessions WHERE scm_ref LIKE ? ESCAPE '\\')",
+        self.of_sessions(
+            "SELECT session_h FROM sessions WHERE scm_ref LIKE ? ESCAPE '\\'",
             [Value::Text(format!("{}%", like_escape(prefix)))],
         )
     }
 
     /// Metrics of sessions tagged `pipeline_branch = pipeline`.
     pub fn pipeline(self, pipeline: &str) -> Self {
-        let sql = format!("m.session_h IN ({SESSIONS_WITH_TAG})");
-        self.clause(
-            &sql,
+        self.of_sessions(
+            SESSIONS_WITH_TAG,
             [
                 Value::Text("pipeline_branch".into()),
                 Value::Text(pipeline.to_owned()),
@@ -239,13 +328,13 @@ impl MetricQuery {
         )
     }
 
-    /// Metrics of sessions tagged `pipeline_build_no = build` (combine with [`Self::pipeline`]).
-    pub fn build(self, build: &str) -> Self {
-        let sql = format!("m.session_h IN ({SESSIONS_WITH_TAG})");
-        self.clause(
-            &sql,
+    /// Metrics of sessions tagged both `pipeline_branch = pipeline` and
+    /// `pipeline_build_no = build`: one build of a pipeline.
+    pub fn pipeline_build(self, pipeline: &str, build: &str) -> Self {
+        self.of_sessions(
+            SESSIONS_OF_BUILD,
             [
-                Value::Text("pipeline_build_no".into()),
+                Value::Text(pipeline.to_owned()),
                 Value::Text(build.to_owned()),
             ],
         )
@@ -253,12 +342,12 @@ impl MetricQuery {
 
     fn at_least(self, column: NumericColumn, min: f64) -> Self {
         let sql = format!("{} >= ?", column.sql());
-        self.clause(&sql, [Value::Real(min)])
+        self.clause(&sql, Access::Range, None, [Value::Real(min)])
     }
 
     fn started(self, op: &str, micros: i64) -> Self {
         let sql = format!("m.start_us {op} ?");
-        self.clause(&sql, [Value::Integer(micros)])
+        self.clause(&sql, Access::Range, None, [Value::Integer(micros)])
     }
 
     /// Lists in `direction` of `column`, ties in the order stored.
@@ -354,22 +443,81 @@ impl MetricQuery {
         self.clauses.is_empty()
     }
 
+    /// The column and direction the listing is sorted by; `None` for the order stored.
+    pub fn sort(&self) -> Option<(NumericColumn, Direction)> {
+        self.sort
+    }
+
+    /// True when every condition is a range of a numeric column (`from`, `to`, `min_...`), for
+    /// which SQLite, knowing nothing of how many metrics a range holds, may prefer reading every
+    /// metric in the order stored over the range's index.
+    pub fn ranges_only(&self) -> bool {
+        !self.clauses.is_empty() && self.clauses.iter().all(|c| c.access == Access::Range)
+    }
+
     /// The `WHERE ...` part (empty when unfiltered).
+    ///
+    /// Of several equalities, only the one whose column holds the fewest metrics per value may
+    /// use its index (the others are written `+m.column = ?`, which SQLite cannot look up by
+    /// index): SQLite has no statistics to tell a test item's few hundred metrics from a
+    /// component's many thousands, and would otherwise pick either.
     pub fn where_sql(&self) -> String {
         if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.clauses.join(" AND "))
+            return String::new();
+        }
+        // The first of the highest ranked equalities leads.
+        let lead = self
+            .clauses
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match c.access {
+                Access::Equal(rank) => Some((rank, std::cmp::Reverse(i))),
+                _ => None,
+            })
+            .max()
+            .map(|(_, std::cmp::Reverse(i))| i);
+        let parts: Vec<String> = self
+            .clauses
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match c.access {
+                Access::Equal(_) if Some(i) != lead => format!("+{}", c.sql),
+                _ => c.sql.clone(),
+            })
+            .collect();
+        format!(" WHERE {}", parts.join(" AND "))
+    }
+
+    /// The query counting the selected metrics, with [`Self::params`]: the trigger-kept counts
+    /// when the selection is everything or one condition they answer, else `count(*)`.
+    pub fn count_sql(&self) -> String {
+        match self.clauses.as_slice() {
+            [] => "SELECT coalesce((SELECT n FROM counters WHERE name = 'metrics'), 0)".into(),
+            [Clause {
+                count_sql: Some(sql),
+                ..
+            }] => sql.clone(),
+            _ => format!("SELECT count(*) FROM metrics m{}", self.where_sql()),
         }
     }
 
     /// The `ORDER BY ...` part.
     pub fn order_sql(&self) -> String {
-        match self.sort {
-            None => " ORDER BY m.id".into(),
-            Some((column, Direction::Asc)) => format!(" ORDER BY {} ASC, m.id", column.sql()),
-            Some((column, Direction::Desc)) => format!(" ORDER BY {} DESC, m.id", column.sql()),
-        }
+        self.order_by(false, true)
+    }
+
+    /// The `ORDER BY ...` part; with `reversed` its exact reverse (every key flipped), which
+    /// reads the same rows from the other end; without `by_index` written so that SQLite cannot
+    /// follow an index (or the table) in that order, and must find the rows first, then sort them.
+    pub fn order_by(&self, reversed: bool, by_index: bool) -> String {
+        let plus = if by_index { "" } else { "+" };
+        let id = if reversed { "m.id DESC" } else { "m.id" };
+        let Some((column, direction)) = self.sort else {
+            return format!(" ORDER BY {plus}{id}");
+        };
+        let ascending = (direction == Direction::Asc) != reversed;
+        let word = if ascending { "ASC" } else { "DESC" };
+        format!(" ORDER BY {plus}{} {word}, {id}", column.sql())
     }
 
     /// The bound values of the `WHERE` part, in order.
@@ -429,6 +577,68 @@ mod tests {
         assert_eq!(q.where_sql(), " WHERE m.component = ?");
         assert_eq!(q.params(), &[Value::Text("x' OR 1=1 --".into())]);
         assert_eq!(q.order_sql(), " ORDER BY m.mem_usage ASC, m.id");
+    }
+
+    #[test]
+    fn of_several_equalities_only_the_narrowest_column_leads_through_its_index() {
+        let q = MetricQuery::all()
+            .eq(TextColumn::Component, "c")
+            .eq(TextColumn::Item, "i")
+            .eq(TextColumn::Kind, "function");
+        assert_eq!(
+            q.where_sql(),
+            " WHERE +m.component = ? AND m.item = ? AND +m.kind = ?"
+        );
+        let q = MetricQuery::all()
+            .eq(TextColumn::SessionH, "s")
+            .eq(TextColumn::Item, "i");
+        assert_eq!(q.where_sql(), " WHERE m.session_h = ? AND +m.item = ?");
+    }
+
+    #[test]
+    fn the_reversed_order_flips_every_key() {
+        let q = MetricQuery::all();
+        assert_eq!(q.order_by(true, true), " ORDER BY m.id DESC");
+        assert_eq!(q.order_by(false, false), " ORDER BY +m.id");
+        let q = q.sorted(NumericColumn::CpuUsage, Direction::Desc);
+        assert_eq!(q.order_sql(), " ORDER BY m.cpu_usage DESC, m.id");
+        assert_eq!(
+            q.order_by(true, true),
+            " ORDER BY m.cpu_usage ASC, m.id DESC"
+        );
+        assert_eq!(
+            q.order_by(true, false),
+            " ORDER BY +m.cpu_usage ASC, m.id DESC"
+        );
+    }
+
+    #[test]
+    fn one_condition_is_counted_from_the_facets_and_several_by_counting() {
+        let q = MetricQuery::all();
+        assert!(q.count_sql().contains("counters"));
+        let q = q.eq(TextColumn::Kind, "function");
+        assert!(
+            q.count_sql().contains("field = 'kind'"),
+            "{}",
+            q.count_sql()
+        );
+        assert!(MetricQuery::all()
+            .pipeline("main")
+            .count_sql()
+            .contains("field = 'session_h'"));
+        let q = q.pipeline("main");
+        assert!(q
+            .count_sql()
+            .starts_with("SELECT count(*) FROM metrics m WHERE"));
+        assert!(!MetricQuery::all().eq(TextColumn::Item, "i").ranges_only());
+        let q = MetricQuery::all()
+            .with_filters(
+                &pairs(&[("min_total_time", "1"), ("to", "2024-01-01T00:00:00")]),
+                &[],
+            )
+            .unwrap();
+        assert!(q.ranges_only());
+        assert!(q.count_sql().starts_with("SELECT count(*)"));
     }
 
     #[test]

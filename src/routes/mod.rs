@@ -357,10 +357,11 @@ pub async fn listing<S: Selection>(
         .db
         .run(move |conn| {
             let tx = conn.transaction()?;
-            let Some(window) = page.window(selection.count(&tx)?)? else {
+            let count = selection.count(&tx)?;
+            let Some(window) = page.window(count)? else {
                 return Ok(None);
             };
-            let rows = selection.rows(&tx, window.offset, window.limit)?;
+            let rows = selection.page(&tx, window.offset, window.limit, count)?;
             Ok(Some((rows, window)))
         })
         .await?;

@@ -52,7 +52,11 @@ async fn ranked(
     let query = base.sorted(column, direction);
     let metrics = state
         .db
-        .run(move |conn| Ok(query.rows(conn, 0, rows)?))
+        .run(move |conn| {
+            let tx = conn.transaction()?;
+            let count = query.count(&tx)?;
+            Ok(query.page(&tx, 0, rows, count)?)
+        })
         .await?;
     if metrics.is_empty() {
         return Ok(HttpResponse::NoContent().finish());
@@ -147,7 +151,7 @@ pub async fn build(
     path: web::Path<(String, String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (resource, pipeline, build, direction) = path.into_inner();
-    let base = MetricQuery::all().pipeline(&pipeline).build(&build);
+    let base = MetricQuery::all().pipeline_build(&pipeline, &build);
     ranked(&state, &req, base, &resource, &direction, None).await
 }
 
@@ -158,6 +162,6 @@ pub async fn build_n(
     path: web::Path<(String, String, String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (resource, pipeline, build, direction, n) = path.into_inner();
-    let base = MetricQuery::all().pipeline(&pipeline).build(&build);
+    let base = MetricQuery::all().pipeline_build(&pipeline, &build);
     ranked(&state, &req, base, &resource, &direction, Some(&n)).await
 }

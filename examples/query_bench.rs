@@ -1,0 +1,967 @@
+//! Latency of every query route on a large store: the check that the indexes keep every route
+//! fast as the store grows.
+//!
+//! ```text
+//! cargo run --release --example query_bench                        # 1,000,000 metrics
+//! cargo run --release --example query_bench -- --metrics 100000    # a quicker run
+//! cargo run --release --example query_bench -- --db /tmp/big.db   # keep the store; reuse it next time
+//! ```
+//!
+//! It fills a database in a temporary directory straight through the library (the schema of
+//! [`Db::open`], then one plain SQLite connection inserting into the same `contexts`, `sessions`,
+//! `session_tags` and `metrics` tables `db::insert_*` write, in large transactions, so that every
+//! trigger-kept table is filled as in production): 1,000 sessions over 5 pipelines and 4 machines,
+//! 1,000 metrics each over ~2,000 test items in 50 components (5 of them empty), with
+//! parametrized variants, four kinds of item and log-normal timings and memory. The metrics
+//! table's indexes are dropped while loading and rebuilt from `schema.sql` afterwards, which is
+//! much faster than maintaining them row by row and ends in the same file.
+//!
+//! Then it starts the real server in-process on a free port (opening the file again with
+//! [`Db::open`], as `monitor-server` does at start-up) and, for every GET route of
+//! [`ENDPOINTS`] with real values in its path, plus variants that stress deep pages, filters
+//! and sorts, sends 3 warm-up requests and then `--iterations` (default 30) sequential requests
+//! over one keep-alive connection, and prints the p50 and p99 latency, the status and how many
+//! rows the answer held. The last line counts the routes whose p50 is 20 ms or more.
+//!
+//! Options: `--metrics N` (default 1,000,000), `--sessions N` (default 1,000; metrics are spread
+//! evenly over them), `--iterations N` (default 30), `--db PATH` (use this file instead of a
+//! temporary one and keep it; an existing file that already holds metrics is reused as is,
+//! without loading), `--only TEXT` (measure only the routes whose URL or label contains TEXT).
+//! Exits with 1 when any route answers a 5xx or cannot be reached.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::Method;
+use monitor_server::db::{self, Db};
+use monitor_server::models::{parse_iso8601, tag_value};
+use monitor_server::routes::{API_PREFIX, ENDPOINTS};
+use monitor_server::AppState;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{Map, Value};
+
+/// The p50 every route must stay under.
+const TARGET_MS: f64 = 20.0;
+/// Requests sent before timing a route.
+const WARM_UPS: usize = 3;
+/// A route whose warm-up takes longer than this is timed this many times only, so that a slow
+/// route does not make the run take forever.
+const SLOW: Duration = Duration::from_secs(1);
+const SLOW_ITERATIONS: usize = 5;
+
+struct Options {
+    metrics: u64,
+    sessions: u64,
+    iterations: usize,
+    db: Option<PathBuf>,
+    only: Option<String>,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        metrics: 1_000_000,
+        sessions: 1_000,
+        iterations: 30,
+        db: None,
+        only: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--metrics" => options.metrics = number(&value()?)?,
+            "--sessions" => options.sessions = number(&value()?)?.max(1),
+            "--iterations" => options.iterations = number(&value()?)?.max(1) as usize,
+            "--db" => options.db = Some(PathBuf::from(value()?)),
+            "--only" => options.only = Some(value()?),
+            "-h" | "--help" => {
+                return Err(
+                    "usage: query_bench [--metrics N] [--sessions N] [--iterations N] \
+                            [--db PATH] [--only TEXT]"
+                        .into(),
+                )
+            }
+            other => return Err(format!("unknown argument {other}; try --help")),
+        }
+    }
+    Ok(options)
+}
+
+fn number(text: &str) -> Result<u64, String> {
+    text.replace(['_', ','], "")
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))
+}
+
+fn main() -> ExitCode {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    // The temporary directory lives until the end of main.
+    let (_dir, path) = match &options.db {
+        Some(path) => (None, path.clone()),
+        None => {
+            let dir = tempfile::tempdir().expect("cannot create a temporary directory");
+            let path = dir.path().join("monitor.db");
+            (Some(dir), path)
+        }
+    };
+
+    let stored = stored_metrics(&path);
+    if stored > 0 {
+        println!("reusing {} with {stored} metrics", path.display());
+    } else {
+        let started = Instant::now();
+        load(&path, options.metrics, options.sessions).expect("loading the store failed");
+        println!(
+            "loaded {} metrics over {} sessions in {:.1} s",
+            options.metrics,
+            options.sessions.min(options.metrics.max(1)),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    println!("database: {} ({})", path.display(), size_of_store(&path));
+
+    let values = Values::discover(&path).expect("cannot read back the loaded store");
+    let cases = cases(&values);
+
+    let started = Instant::now();
+    let db = Db::open(&path, 16).expect("cannot open the store");
+    println!(
+        "server start-up (Db::open): {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let server = Server::start(db);
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(120))
+        .build();
+
+    println!();
+    println!(
+        "{:<92} {:>6} {:>9} {:>9} {:>8}",
+        "route", "status", "p50 ms", "p99 ms", "rows"
+    );
+    let mut slow = Vec::new();
+    let mut failed = false;
+    let mut measured = 0;
+    for case in &cases {
+        if let Some(only) = &options.only {
+            if !case.url.contains(only.as_str()) && !case.label.contains(only.as_str()) {
+                continue;
+            }
+        }
+        measured += 1;
+        let url = format!("{}{API_PREFIX}{}", server.address, case.url);
+        let mut warm_up = Duration::ZERO;
+        for _ in 0..WARM_UPS {
+            let started = Instant::now();
+            request(&agent, &url);
+            warm_up = warm_up.max(started.elapsed());
+        }
+        let iterations = if warm_up > SLOW {
+            SLOW_ITERATIONS.min(options.iterations)
+        } else {
+            options.iterations
+        };
+        let mut times = Vec::with_capacity(iterations);
+        let mut last = (0, String::new());
+        for _ in 0..iterations {
+            let started = Instant::now();
+            last = request(&agent, &url);
+            times.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        let p50 = percentile(&times, 50.0);
+        let p99 = percentile(&times, 99.0);
+        let (status, rows) = last;
+        failed |= status == 0 || status >= 500;
+        let flag = if p50 >= TARGET_MS { "  <-- slow" } else { "" };
+        let shown = if iterations < options.iterations {
+            format!("{} (n={iterations})", case.label)
+        } else {
+            case.label.clone()
+        };
+        println!("{shown:<92} {status:>6} {p50:>9.2} {p99:>9.2} {rows:>8}{flag}");
+        if p50 >= TARGET_MS {
+            slow.push(case.label.clone());
+        }
+    }
+    println!();
+    println!(
+        "{} of {measured} routes have a p50 of {TARGET_MS} ms or more{}",
+        slow.len(),
+        if slow.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", slow.join(", "))
+        }
+    );
+    drop(agent);
+    server.stop();
+    if failed {
+        eprintln!("some route answered a 5xx or could not be reached");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// One GET: the status and what the answer held (rows of its list, or its count).
+fn request(agent: &ureq::Agent, url: &str) -> (u16, String) {
+    let response = match agent.get(url).call() {
+        Ok(response) => response,
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(err) => return (0, format!("error: {err}")),
+    };
+    let status = response.status();
+    let body = response.into_string().unwrap_or_default();
+    let held = match serde_json::from_str::<Value>(&body) {
+        Ok(Value::Object(object)) => match object.get("count") {
+            Some(count) => count.to_string(),
+            None => object
+                .values()
+                .find_map(Value::as_array)
+                .map(|rows| rows.len().to_string())
+                .unwrap_or_else(|| "-".into()),
+        },
+        _ if status == 204 => "0".into(),
+        _ => "-".into(),
+    };
+    (status, held)
+}
+
+// ---------------------------------------------------------------- the server
+
+struct Server {
+    address: String,
+    handle: actix_web::dev::ServerHandle,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// The real server on a free port of 127.0.0.1, on its own thread and actix system.
+    fn start(db: Db) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("cannot bind a free port");
+        let port = listener.local_addr().expect("no local address").port();
+        let (handle_tx, handle_rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let state = AppState { db, page_size: 500 };
+                let server = monitor_server::run(listener, state)?;
+                handle_tx
+                    .send(server.handle())
+                    .expect("main stopped waiting");
+                server.await
+            })
+        });
+        let handle = handle_rx.recv().expect("the server failed to start");
+        Server {
+            address: format!("http://127.0.0.1:{port}"),
+            handle,
+            thread,
+        }
+    }
+
+    fn stop(self) {
+        drop(self.handle.stop(false));
+        let _ = self.thread.join();
+    }
+}
+
+// ---------------------------------------------------------------- what is measured
+
+struct Case {
+    /// The route's pattern with the extra query string, as printed.
+    label: String,
+    /// The path and query under the API prefix, values substituted and encoded.
+    url: String,
+}
+
+/// Real values of the loaded store for the routes' path segments.
+struct Values {
+    by_name: HashMap<&'static str, String>,
+    /// An item and a variant of the empty component, for `/components/items|variants/...`.
+    item_without: String,
+    variant_without: String,
+    context_prefix: String,
+    session_prefix: String,
+    component_prefix: String,
+    broad_scm_prefix: String,
+    scm_ref: String,
+    from: String,
+    to: String,
+    /// The run date of the session in the middle of the store.
+    middle: String,
+    /// The middle page (of 500 rows) of all metrics, and of the metrics of kind `function`.
+    middle_page: u64,
+    middle_function_page: u64,
+}
+
+impl Values {
+    fn discover(path: &Path) -> rusqlite::Result<Values> {
+        let conn = Connection::open(path)?;
+        let text = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<String> {
+            Ok(conn
+                .query_row(sql, params, |row| row.get::<_, String>(0))
+                .optional()?
+                .unwrap_or_default())
+        };
+        // The pipeline with the most sessions, and one of its sessions from the middle.
+        let pipeline = text(
+            "SELECT value FROM session_tags WHERE name = 'pipeline_branch' \
+             GROUP BY value ORDER BY count(*) DESC LIMIT 1",
+            &[],
+        )?;
+        let session_id: i64 = conn.query_row(
+            "SELECT s.id FROM sessions s JOIN session_tags p ON p.session_id = s.id \
+             AND p.name = 'pipeline_branch' WHERE p.value = ?1 ORDER BY s.id \
+             LIMIT 1 OFFSET (SELECT count(*) / 2 FROM session_tags \
+                             WHERE name = 'pipeline_branch' AND value = ?1)",
+            [&pipeline],
+            |row| row.get(0),
+        )?;
+        let session_h = text(
+            "SELECT session_h FROM sessions WHERE id = ?1",
+            &[&session_id],
+        )?;
+        let scm_ref = text("SELECT scm_ref FROM sessions WHERE id = ?1", &[&session_id])?;
+        let build = text(
+            "SELECT value FROM session_tags WHERE session_id = ?1 AND name = 'pipeline_build_no'",
+            &[&session_id],
+        )?;
+        let context_h = text(
+            "SELECT context_h FROM metrics WHERE session_h = ?1 LIMIT 1",
+            &[&session_h],
+        )?;
+        let component = text(
+            "SELECT component FROM metrics WHERE session_h = ?1 AND component != '' \
+             GROUP BY component ORDER BY count(*) DESC LIMIT 1",
+            &[&session_h],
+        )?;
+        let (item, variant) = conn
+            .query_row(
+                "SELECT item, item_variant FROM metrics WHERE session_h = ?1 AND component = ?2 \
+                 ORDER BY item_variant = item, id LIMIT 1",
+                [&session_h, &component],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )
+            .optional()?
+            .unwrap_or_default();
+        let (item_without, variant_without) = conn
+            .query_row(
+                "SELECT item, item_variant FROM metrics WHERE component = '' \
+                 ORDER BY item_variant = item, id LIMIT 1",
+                [],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )
+            .optional()?
+            .unwrap_or_default();
+        // A word of the item's name (test_<word>_<n>), shared by many items.
+        let pattern = item.split('_').nth(1).unwrap_or("a").to_owned();
+        // Two run dates apart by 2% of the sessions: a window of about 2% of the metrics.
+        let sessions: i64 = conn.query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))?;
+        let run_date = |nth: i64| {
+            text(
+                "SELECT run_date FROM sessions ORDER BY id LIMIT 1 OFFSET ?1",
+                &[&nth],
+            )
+        };
+        let from = run_date(sessions * 40 / 100)?;
+        let to = run_date(sessions * 42 / 100)?;
+        let middle = run_date(sessions / 2)?;
+        let count = |sql: &str| -> rusqlite::Result<u64> { conn.query_row(sql, [], |r| r.get(0)) };
+        let stored = count("SELECT count(*) FROM metrics")?;
+        let functions = count("SELECT count(*) FROM metrics WHERE kind = 'function'")?;
+
+        let mut by_name = HashMap::new();
+        by_name.insert("session_h", session_h.clone());
+        by_name.insert("context_h", context_h.clone());
+        by_name.insert("component", component.clone());
+        by_name.insert("pipeline", pipeline);
+        by_name.insert("build", build);
+        by_name.insert("item", item);
+        by_name.insert("variant", variant);
+        by_name.insert("pattern", pattern);
+        by_name.insert("kind", "function".into());
+        by_name.insert("scm_prefix", scm_ref.chars().take(7).collect());
+        by_name.insert("resource", "memory".into());
+        by_name.insert("direction", "head".into());
+        by_name.insert("n", "50".into());
+        Ok(Values {
+            by_name,
+            item_without,
+            variant_without,
+            context_prefix: context_h.chars().take(4).collect(),
+            session_prefix: session_h.chars().take(4).collect(),
+            component_prefix: component.chars().take(2).collect(),
+            broad_scm_prefix: scm_ref.chars().take(1).collect(),
+            scm_ref,
+            from,
+            to,
+            middle,
+            middle_page: stored.div_ceil(500).div_ceil(2).max(1),
+            middle_function_page: functions.div_ceil(500).div_ceil(2).max(1),
+        })
+    }
+
+    fn get(&self, name: &str) -> &str {
+        self.by_name.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A route pattern with its `{segments}` replaced by `values` (chosen by the route for the
+/// segments whose meaning depends on it).
+fn fill(pattern: &str, values: &Values) -> String {
+    let mut url = String::new();
+    for segment in pattern.split('/').filter(|s| !s.is_empty()) {
+        url.push('/');
+        let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+            url.push_str(segment);
+            continue;
+        };
+        let value = match name {
+            "prefix" if pattern.starts_with("/contexts") => &values.context_prefix,
+            "prefix" if pattern.starts_with("/sessions") => &values.session_prefix,
+            "prefix" => &values.component_prefix,
+            "item" if pattern.starts_with("/components/items") => &values.item_without,
+            "variant" if pattern.starts_with("/components/variants") => &values.variant_without,
+            other => values.get(other),
+        };
+        url.push_str(&encode(value));
+    }
+    url.push('/');
+    url
+}
+
+fn cases(values: &Values) -> Vec<Case> {
+    let mut cases: Vec<Case> = ENDPOINTS
+        .iter()
+        .filter(|e| e.method == Method::GET)
+        .map(|e| Case {
+            label: e.path.to_owned(),
+            url: fill(e.path, values),
+        })
+        .collect();
+    // Encoded for the URL; the label shows the values as they are.
+    let query = |pairs: &[(&str, &str)]| {
+        let join = |encoded: bool| {
+            pairs
+                .iter()
+                .map(|(k, v)| match encoded {
+                    true => format!("{k}={}", encode(v)),
+                    false => format!("{k}={v}"),
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        (join(false), join(true))
+    };
+    let component = values.get("component");
+    let pipeline = values.get("pipeline");
+    let build = values.get("build");
+    let extra: Vec<(&str, (String, String))> = vec![
+        ("/metrics", query(&[("page", "-1")])),
+        ("/metrics", query(&[("page", "1000")])),
+        (
+            "/metrics",
+            query(&[
+                ("component", component),
+                ("sort", "mem_usage"),
+                ("order", "desc"),
+            ]),
+        ),
+        (
+            "/metrics",
+            query(&[("from", &values.from), ("to", &values.to)]),
+        ),
+        (
+            "/metrics",
+            query(&[("from", &values.from), ("to", &values.to), ("page", "-1")]),
+        ),
+        (
+            "/metrics",
+            query(&[("sort", "total_time"), ("order", "desc")]),
+        ),
+        (
+            "/metrics",
+            query(&[("sort", "item_start_time"), ("page", "-1")]),
+        ),
+        ("/metrics", query(&[("min_total_time", "5")])),
+        ("/metrics", query(&[("scm_ref", &values.scm_ref)])),
+        (
+            "/metrics",
+            query(&[("component_prefix", &values.component_prefix)]),
+        ),
+        (
+            "/metrics",
+            query(&[("kind", "function"), ("sort", "cpu_usage"), ("page", "2")]),
+        ),
+        (
+            "/metrics/count",
+            query(&[("from", &values.from), ("to", &values.to)]),
+        ),
+        ("/metrics/count", query(&[("kind", "function")])),
+        (
+            "/sessions/{session_h}/metrics",
+            query(&[("sort", "total_time"), ("order", "desc")]),
+        ),
+        ("/contexts/{context_h}/metrics", query(&[("page", "-1")])),
+        ("/components/{component}/metrics", query(&[("page", "-1")])),
+        ("/components/metrics", query(&[("page", "-1")])),
+        ("/items/like/{pattern}/metrics", query(&[("page", "-1")])),
+        ("/variants/like/{pattern}/metrics", query(&[("page", "-1")])),
+        ("/filters/scope/{kind}/metrics", query(&[("page", "-1")])),
+        (
+            "/filters/scm/{scm_prefix}/metrics",
+            query(&[("page", "-1")]),
+        ),
+        (
+            "/sessions",
+            query(&[
+                ("with_flags", "pipeline_branch,pipeline_build_no"),
+                ("restrict_flags", pipeline),
+                ("method", "match_all"),
+            ]),
+        ),
+        ("/sessions", query(&[("page", "-1"), ("per_page", "10")])),
+    ];
+    for (pattern, (shown, query)) in extra {
+        cases.push(Case {
+            label: format!("{pattern}?{shown}"),
+            url: format!("{}?{query}", fill(pattern, values)),
+        });
+    }
+    // Pages in the middle of large selections, and selections holding most of the store.
+    let middle = values.middle_page.to_string();
+    let middle_function = values.middle_function_page.to_string();
+    let no_query = (String::new(), String::new());
+    let deep: Vec<(&str, (String, String), &str)> = vec![
+        (
+            "/metrics",
+            query(&[("sort", "mem_usage"), ("page", &middle)]),
+            " (middle page)",
+        ),
+        (
+            "/filters/scope/function/metrics",
+            query(&[("page", &middle_function)]),
+            " (middle page)",
+        ),
+        (
+            "/metrics",
+            query(&[("kind", "function"), ("sort", "cpu_usage"), ("page", "-1")]),
+            "",
+        ),
+        (
+            "/metrics",
+            query(&[
+                ("kind", "function"),
+                ("sort", "cpu_usage"),
+                ("page", &middle_function),
+            ]),
+            " (middle page)",
+        ),
+        ("/items/like/test/metrics", no_query, " (every item)"),
+        (
+            "/items/like/test/metrics",
+            query(&[("page", &middle)]),
+            " (every item, middle page)",
+        ),
+        ("/metrics", query(&[("from", &values.middle)]), ""),
+        (
+            "/metrics",
+            query(&[("to", &values.middle), ("page", "-1")]),
+            "",
+        ),
+    ];
+    for (pattern, (shown, query), note) in deep {
+        let (label, url) = if query.is_empty() {
+            (pattern.to_owned(), fill(pattern, values))
+        } else {
+            let url = format!("{}?{query}", fill(pattern, values));
+            (format!("{pattern}?{shown}"), url)
+        };
+        cases.push(Case {
+            label: format!("{label}{note}"),
+            url,
+        });
+    }
+    // Broad SCM prefix: a sixteenth of the sessions.
+    let broad = encode(&values.broad_scm_prefix);
+    for suffix in ["metrics", "metrics/count"] {
+        cases.push(Case {
+            label: format!("/filters/scm/{{scm_prefix}}/{suffix} (1-char prefix)"),
+            url: format!("/filters/scm/{broad}/{suffix}/"),
+        });
+    }
+    // Every resource both ways, over everything, a component, a pipeline and a build.
+    for resource in ["memory", "cpu", "user_time", "kernel_time", "total_time"] {
+        for direction in ["head", "tail"] {
+            for (scope, path) in [
+                ("", String::new()),
+                (
+                    "/components/{component}",
+                    format!("/components/{}", encode(component)),
+                ),
+                (
+                    "/pipelines/{pipeline}",
+                    format!("/pipelines/{}", encode(pipeline)),
+                ),
+                (
+                    "/pipelines/{pipeline}/builds/{build}",
+                    format!("/pipelines/{}/builds/{}", encode(pipeline), encode(build)),
+                ),
+            ] {
+                if resource == "memory" && direction == "head" {
+                    continue; // measured above, from ENDPOINTS
+                }
+                cases.push(Case {
+                    label: format!("/resources/{resource}{scope}/{direction}/500/metrics"),
+                    url: format!("/resources/{resource}{path}/{direction}/500/metrics/"),
+                });
+            }
+        }
+    }
+    cases
+}
+
+// ---------------------------------------------------------------- loading
+
+/// How many metrics the file at `path` holds (0 when there is no such file).
+fn stored_metrics(path: &Path) -> i64 {
+    if !path.exists() {
+        return 0;
+    }
+    Connection::open(path)
+        .and_then(|conn| {
+            conn.query_row(
+                "SELECT coalesce((SELECT n FROM counters WHERE name = 'metrics'), 0)",
+                [],
+                |row| row.get(0),
+            )
+        })
+        .unwrap_or(0)
+}
+
+fn size_of_store(path: &Path) -> String {
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let (main, wal) = (size(path), size(&wal));
+    format!(
+        "{:.0} MB, plus {:.0} MB of WAL",
+        main as f64 / 1e6,
+        wal as f64 / 1e6
+    )
+}
+
+/// splitmix64: small, fast, and the same store on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// Standard normal (Box-Muller).
+    fn normal(&mut self) -> f64 {
+        let u = self.unit().max(1e-12);
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+    /// A 32-digit hex hash, as pytest-monitor's md5 hashes.
+    fn hash(&mut self) -> String {
+        format!("{:016x}{:016x}", self.next(), self.next())
+    }
+}
+
+const PIPELINES: [(&str, u64); 5] = [
+    ("main", 40),
+    ("develop", 25),
+    ("release-2.x", 15),
+    ("feature-fast-io", 10),
+    ("nightly", 10),
+];
+const ITEMS: usize = 2_000;
+const COMPONENTS: usize = 50;
+const WORDS: [&str; 40] = [
+    "read", "write", "parse", "render", "load", "save", "merge", "split", "sort", "filter",
+    "encode", "decode", "connect", "retry", "cache", "index", "query", "update", "delete",
+    "create", "login", "logout", "export", "import", "resize", "compress", "hash", "sign",
+    "verify", "schedule", "cancel", "notify", "stream", "upload", "download", "sync", "lock",
+    "unlock", "migrate", "validate",
+];
+const AREAS: [&str; 10] = [
+    "core", "io", "net", "ui", "db", "auth", "api", "cli", "sched", "report",
+];
+
+/// One test the suite can run: an item, one of its variants, and what it costs.
+struct Test {
+    item: String,
+    variant: String,
+    path: String,
+    fs_loc: String,
+    kind: &'static str,
+    component: String,
+    /// Typical wall time, seconds.
+    time: f64,
+    /// Typical memory, MB.
+    mem: f64,
+}
+
+fn suite(rng: &mut Rng) -> Vec<Test> {
+    let mut tests = Vec::new();
+    for j in 0..ITEMS {
+        // 40 items per component; every tenth component is the empty one: items that belong
+        // to no component.
+        let block = j * COMPONENTS / ITEMS;
+        let area = AREAS[block / 5 % AREAS.len()];
+        let component = if block % 10 == 9 {
+            String::new()
+        } else {
+            format!("{area}.{}", WORDS[block % WORDS.len()])
+        };
+        let module = format!("test_{}_{}", WORDS[(j / 10) % WORDS.len()], j / 10);
+        let kind = match j % 100 {
+            99 => "package",
+            49 | 98 => "module",
+            48 | 97 => "class",
+            _ => "function",
+        };
+        let item = format!("test_{}_{j}", WORDS[j % WORDS.len()]);
+        let time = (rng.normal() * 1.2 - 3.0).exp(); // median 50 ms, some tests take seconds
+        let mem = (rng.normal() * 1.0 + 0.5).exp(); // median 1.6 MB, some take hundreds
+        let variants: Vec<String> = if j % 5 == 0 {
+            ["small", "medium", "large"]
+                .iter()
+                .map(|p| format!("{item}[{p}]"))
+                .collect()
+        } else {
+            vec![item.clone()]
+        };
+        for variant in variants {
+            tests.push(Test {
+                item: item.clone(),
+                variant,
+                path: format!("tests.{area}.{module}"),
+                fs_loc: format!("tests/{area}/{module}.py"),
+                kind,
+                component: component.clone(),
+                time,
+                mem,
+            });
+        }
+    }
+    tests
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffff` for microseconds since 1970, as Python's isoformat writes it.
+fn iso(micros: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(micros.div_euclid(1_000_000))
+        .expect("a time in range");
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        micros.rem_euclid(1_000_000)
+    )
+}
+
+fn load(path: &Path, metrics: u64, sessions: u64) -> rusqlite::Result<()> {
+    // The schema exactly as the server makes it.
+    drop(Db::open(path, 1).expect("cannot create the store"));
+    let mut conn = Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA synchronous = OFF;
+         PRAGMA cache_size = -262144;
+         PRAGMA foreign_keys = ON;",
+    )?;
+    // Build the metrics table's indexes once at the end rather than row by row.
+    let indexes: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'metrics' \
+             AND sql IS NOT NULL",
+        )?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for index in &indexes {
+        conn.execute_batch(&format!("DROP INDEX \"{index}\""))?;
+    }
+
+    let mut rng = Rng(0x5EED);
+    let tests = suite(&mut rng);
+    let contexts: Vec<String> = (0..4).map(|_| rng.hash()).collect();
+    let sessions = sessions.min(metrics.max(1));
+
+    let tx = conn.transaction()?;
+    for (n, h) in contexts.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO contexts (h, cpu_count, cpu_frequency, cpu_type, cpu_vendor, ram_total, \
+             machine_node, machine_type, machine_arch, system_info, python_info) \
+             VALUES (?1, ?2, ?3, 'x86_64', 'GenuineIntel', ?4, ?5, 'x86_64', '64bit', \
+             'Linux - 6.1.0-18-amd64', '3.11.8 (main, Feb 25 2024, 04:18:18) [GCC 12.2.0]')",
+            params![
+                h,
+                4 << n,
+                2400.0 + 100.0 * n as f64,
+                16384 << n,
+                format!("ci-runner-{n}")
+            ],
+        )?;
+    }
+    tx.commit()?;
+
+    let base_us: i64 = 1_704_067_200_000_000; // 2024-01-01T00:00:00
+    let mut builds: HashMap<&str, (u64, u64)> = HashMap::new(); // pipeline -> (build, sessions left)
+    let mut commit = rng.hash() + &rng.hash()[..8];
+    let mut stored = 0u64;
+    let mut next = 0usize; // where the next session starts in the suite
+    let mut tx = conn.transaction()?;
+    for i in 0..sessions {
+        let session_h = rng.hash();
+        let start_us = base_us + i as i64 * 3_600_000_000 + rng.below(600_000_000) as i64;
+        let run_date = iso(start_us);
+        let context = &contexts[(rng.below(10) as usize).min(contexts.len() - 1)];
+        let mut description = Map::new();
+        // One session in twelve is a developer's local run: no CI tags.
+        let scm_ref = if rng.below(12) == 0 {
+            description.insert("description".into(), Value::from("local run"));
+            if rng.below(2) == 0 {
+                String::new()
+            } else {
+                commit.clone()
+            }
+        } else {
+            let mut pick = rng.below(100);
+            let pipeline = PIPELINES
+                .iter()
+                .find(|(_, weight)| {
+                    let hit = pick < *weight;
+                    pick = pick.saturating_sub(*weight);
+                    hit
+                })
+                .map_or("main", |(name, _)| name);
+            let (build, left) = builds.entry(pipeline).or_insert((1000, 0));
+            if *left == 0 {
+                // A new build: a new commit, and one to three sessions (machines) in it.
+                *build += 1;
+                *left = 1 + rng.below(3);
+                commit = rng.hash() + &rng.hash()[..8];
+            }
+            *left -= 1;
+            description.insert("pipeline_branch".into(), Value::from(pipeline));
+            description.insert("pipeline_build_no".into(), Value::from(build.to_string()));
+            description.insert("__ci__".into(), Value::from("gitlabci"));
+            description.insert("description".into(), Value::from("CI run"));
+            commit.clone()
+        };
+        // As db::insert_session writes a session and its tags.
+        tx.prepare_cached(
+            "INSERT INTO sessions (session_h, run_date, scm_ref, description) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            session_h,
+            run_date,
+            scm_ref,
+            Value::Object(description.clone()).to_string()
+        ])?;
+        let id = tx.last_insert_rowid();
+        for (name, value) in &description {
+            tx.prepare_cached(
+                "INSERT INTO session_tags (session_id, name, value) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id, name, tag_value(value)])?;
+        }
+
+        // As db::insert_metric writes a metric.
+        let count = metrics * (i + 1) / sessions - metrics * i / sessions;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO metrics (session_h, context_h, item_start_time, item_path, item, \
+             item_variant, item_fs_loc, kind, component, total_time, user_time, kernel_time, \
+             cpu_usage, mem_usage, start_us) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?;
+        let mut at_us = start_us + 2_000_000;
+        for k in 0..count as usize {
+            let test = &tests[(next + k) % tests.len()];
+            let total_time = test.time * (0.15 * rng.normal()).exp();
+            let user_time = total_time * (0.55 + 0.4 * rng.unit());
+            let kernel_time = total_time * (0.01 + 0.08 * rng.unit());
+            let cpu_usage = (user_time + kernel_time) / total_time;
+            // Measured against the session's start, so it can be slightly negative.
+            let mem_usage = test.mem * (0.1 * rng.normal()).exp() - 0.3 * rng.unit();
+            let item_start_time = iso(at_us);
+            let start_us = parse_iso8601(&item_start_time).expect("a valid time");
+            insert.execute(params![
+                session_h,
+                context,
+                item_start_time,
+                test.path,
+                test.item,
+                test.variant,
+                test.fs_loc,
+                test.kind,
+                test.component,
+                total_time,
+                user_time,
+                kernel_time,
+                cpu_usage,
+                mem_usage,
+                start_us
+            ])?;
+            at_us += (total_time * 1e6) as i64 + 1_000 + rng.below(5_000) as i64;
+        }
+        drop(insert);
+        next = (next + 397) % tests.len();
+        stored += count;
+        if stored >= 100_000 {
+            tx.commit()?;
+            tx = conn.transaction()?;
+            stored = 0;
+        }
+    }
+    tx.commit()?;
+    // The indexes, exactly as schema.sql declares them.
+    conn.execute_batch(db::SCHEMA)?;
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    Ok(())
+}
