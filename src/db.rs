@@ -121,6 +121,15 @@ impl Db {
         &self.path
     }
 
+    /// Folds the write-ahead log back into the database file and truncates it; called at shutdown.
+    pub fn checkpoint(&self) -> rusqlite::Result<()> {
+        let conn = self
+            .pool
+            .get()
+            .map_err(|err| rusqlite::Error::InvalidParameterName(err.to_string()))?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    }
+
     /// Runs `query` with a pooled connection on the blocking thread pool: the one way handlers
     /// touch the database.
     pub async fn run<T, F>(&self, query: F) -> Result<T, ApiError>

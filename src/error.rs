@@ -25,6 +25,10 @@ pub enum ApiError {
         /// The fields at fault and why; empty when no single field is to blame.
         errors: FieldErrors,
     },
+    /// 401: the route needs a token the request did not present.
+    Unauthorized,
+    /// 408: the client took too long to send its request body.
+    RequestTimeout,
     /// 404: unknown route, record or page.
     NotFound(String),
     /// 405: the route exists but not with this method.
@@ -71,6 +75,12 @@ impl fmt::Display for ApiError {
             | ApiError::Conflict(message)
             | ApiError::Unavailable(message) => f.write_str(message),
             ApiError::MethodNotAllowed => f.write_str("This route does not accept that method."),
+            ApiError::Unauthorized => f.write_str(
+                "This request needs the server's token, as `Authorization: Bearer TOKEN` or as the password of HTTP Basic.",
+            ),
+            ApiError::RequestTimeout => {
+                f.write_str("The request body did not arrive in time; nothing was stored.")
+            }
             ApiError::PayloadTooLarge(limit) => {
                 write!(
                     f,
@@ -99,6 +109,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -116,8 +128,20 @@ impl ResponseError for ApiError {
             _ => None,
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unavailable(_)) {
-            response.insert_header((header::RETRY_AFTER, "1"));
+        match self {
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::Unauthorized => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    r#"Basic realm="monitor-server", Bearer realm="monitor-server""#,
+                ));
+            }
+            ApiError::RequestTimeout => {
+                response.insert_header((header::CONNECTION, "close"));
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             message: self.to_string(),

@@ -10,11 +10,14 @@ use std::io;
 use std::net::TcpListener;
 use std::pin::Pin;
 use std::task::Poll;
+use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 
+pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -24,6 +27,7 @@ pub mod pagination;
 pub mod query;
 pub mod routes;
 
+use auth::Tokens;
 use config::ServeArgs;
 use db::{Db, OpenError};
 
@@ -39,16 +43,50 @@ pub struct AppState {
 /// the lock, few enough that SQLite's file locking is not thrashed.
 const POOL_SIZE: u32 = 16;
 
-/// Builds the HTTP server on an already bound listener. The returned [`Server`] runs once awaited
-/// (or spawned) and stops cleanly on SIGINT/SIGTERM or through its handle.
+/// How long a client may take to send its request line and headers; a slow (slowloris) client
+/// is disconnected after this instead of holding a connection forever.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an idle keep-alive connection is kept open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Open connections per worker thread; beyond it, new connections wait in the listen backlog
+/// rather than exhausting file descriptors.
+pub const MAX_CONNECTIONS_PER_WORKER: usize = 512;
+
+/// Seconds SIGTERM waits for requests in flight before workers are stopped.
+const SHUTDOWN_GRACE_SECONDS: u64 = 30;
+
+/// Settings of the HTTP layer that tests and the binary may choose.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The tokens writes and reads must present.
+    pub tokens: Tokens,
+}
+
+/// Builds the HTTP server on an already bound listener, with no token required. The returned
+/// [`Server`] runs once awaited (or spawned) and stops cleanly on SIGINT/SIGTERM or through its
+/// handle.
 pub fn run(listener: TcpListener, state: AppState) -> io::Result<Server> {
+    run_with(listener, state, Options::default())
+}
+
+/// [`run`], with the given options.
+pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io::Result<Server> {
     let state = web::Data::new(state);
+    let tokens = web::Data::new(options.tokens);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(tokens.clone())
+            .wrap(from_fn(auth::require_tokens))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .configure(routes::configure)
     })
+    .client_request_timeout(HEADER_TIMEOUT)
+    .keep_alive(KEEP_ALIVE)
+    .max_connections(MAX_CONNECTIONS_PER_WORKER)
+    .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .listen(listener)?
     .run();
     Ok(server)
@@ -87,13 +125,21 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
         env!("CARGO_PKG_VERSION"),
         db.path().display()
     );
+    let tokens = args.tokens();
+    if tokens.write.is_none() && !address.ip().is_loopback() {
+        log::warn!(
+            "listening on {address}, reachable from other machines, with no --token: \
+             anyone who can reach it can write metrics"
+        );
+    }
+    let options = Options { tokens };
     let state = AppState {
-        db,
+        db: db.clone(),
         page_size: args.page_size,
     };
     actix_web::rt::System::new()
         .block_on(async move {
-            let mut server = run(listener, state)?;
+            let mut server = run_with(listener, state, options)?;
             // The server installs its SIGINT/SIGTERM handlers when first polled. Announce it only
             // after that, so a supervisor that signals as soon as it reads the line gets a clean
             // shutdown rather than the default action of the signal.
@@ -105,6 +151,11 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
             server.await
         })
         .map_err(|err| ServeError::Io(format!("the server stopped with an error: {err}")))?;
+    // Every acknowledged write is already committed; folding the WAL back into the database
+    // leaves a single self-contained file behind.
+    if let Err(err) = db.checkpoint() {
+        log::warn!("could not checkpoint the WAL at shutdown: {err}");
+    }
     log::info!("monitor-server stopped");
     Ok(())
 }
