@@ -1,4 +1,5 @@
--- monitor-server's storage, schema version 1 (kept in PRAGMA user_version).
+-- monitor-server's storage, schema version 2 (kept in PRAGMA user_version; older files are
+-- migrated by src/migrate.rs before this is applied).
 -- Applied at every start-up inside one transaction: every statement must be idempotent.
 
 -- The machines sessions ran on, keyed by pytest-monitor's hash.

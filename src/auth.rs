@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
@@ -66,6 +66,16 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// What needs a token, for the start-up log; never the tokens themselves.
+    pub fn summary(&self) -> &'static str {
+        match (self.write.is_some(), self.read.is_some()) {
+            (false, false) => "no token is required: reads and writes are open",
+            (true, false) => "writes require the token; reads are open",
+            (true, true) => "writes require the token; reads require the read or the write token",
+            (false, true) => "reads require the read token; writes are open",
+        }
+    }
+
     /// True when no token is set at all.
     pub fn is_open(&self) -> bool {
         self.write.is_none() && self.read.is_none()
@@ -113,11 +123,12 @@ fn presented_token(value: &str) -> Option<Vec<u8>> {
 }
 
 /// The middleware: answers 401 (with `WWW-Authenticate`) to a request lacking the token its
-/// method needs, before any handler or body parsing runs.
+/// method needs, before any handler or body parsing runs. The refusal is an answer, not an
+/// error, so the outer middleware sees it like any handler's.
 pub async fn require_tokens(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let allowed = match req.app_data::<web::Data<Tokens>>() {
         None => true,
         Some(tokens) => {
@@ -130,9 +141,11 @@ pub async fn require_tokens(
         }
     };
     if !allowed {
-        return Err(ApiError::Unauthorized.into());
+        return Ok(req
+            .error_response(ApiError::Unauthorized)
+            .map_into_right_body());
     }
-    next.call(req).await
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 #[cfg(test)]

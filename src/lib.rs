@@ -13,6 +13,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::http::KeepAlive;
 use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 
@@ -21,6 +22,8 @@ pub mod backup;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod limits;
+pub mod migrate;
 pub mod models;
 pub mod openapi;
 pub mod pagination;
@@ -39,16 +42,19 @@ pub struct AppState {
     pub page_size: u64,
 }
 
-/// Database connections per server: enough for every worker's readers plus a writer waiting on
-/// the lock, few enough that SQLite's file locking is not thrashed.
+/// Read connections per server: enough for every worker's readers, few enough that SQLite's file
+/// locking is not thrashed. Writes have a connection of their own ([`db::Db::write`]).
 const POOL_SIZE: u32 = 16;
 
 /// How long a client may take to send its request line and headers; a slow (slowloris) client
 /// is disconnected after this instead of holding a connection forever.
+///
+/// actix-http applies this to the first request of a connection only, so connections are not
+/// kept alive: every connection carries one request and is closed after its answer, and no
+/// client can hold one by trickling a second request. pytest-monitor opens a connection per
+/// request anyway, and closing also lets a graceful shutdown finish as soon as the requests in
+/// flight are answered.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long an idle keep-alive connection is kept open.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Open connections per worker thread; beyond it, new connections wait in the listen backlog
 /// rather than exhausting file descriptors.
@@ -58,10 +64,21 @@ pub const MAX_CONNECTIONS_PER_WORKER: usize = 512;
 const SHUTDOWN_GRACE_SECONDS: u64 = 30;
 
 /// Settings of the HTTP layer that tests and the binary may choose.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// The tokens writes and reads must present.
     pub tokens: Tokens,
+    /// Connections each worker thread holds at most ([`MAX_CONNECTIONS_PER_WORKER`] by default).
+    pub max_connections_per_worker: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tokens: Tokens::default(),
+            max_connections_per_worker: MAX_CONNECTIONS_PER_WORKER,
+        }
+    }
 }
 
 /// Builds the HTTP server on an already bound listener, with no token required. The returned
@@ -81,11 +98,12 @@ pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io:
             .app_data(tokens.clone())
             .wrap(from_fn(auth::require_tokens))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .wrap(from_fn(limits::close_on_unread_body))
             .configure(routes::configure)
     })
     .client_request_timeout(HEADER_TIMEOUT)
-    .keep_alive(KEEP_ALIVE)
-    .max_connections(MAX_CONNECTIONS_PER_WORKER)
+    .keep_alive(KeepAlive::Disabled)
+    .max_connections(options.max_connections_per_worker)
     .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .listen(listener)?
     .run();
@@ -126,13 +144,17 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
         db.path().display()
     );
     let tokens = args.tokens();
+    log::info!("access: {}", tokens.summary());
     if tokens.write.is_none() && !address.ip().is_loopback() {
         log::warn!(
             "listening on {address}, reachable from other machines, with no --token: \
              anyone who can reach it can write metrics"
         );
     }
-    let options = Options { tokens };
+    let options = Options {
+        tokens,
+        ..Options::default()
+    };
     let state = AppState {
         db: db.clone(),
         page_size: args.page_size,
