@@ -1,6 +1,6 @@
--- monitor-server's storage, schema version 2 (kept in PRAGMA user_version).
--- Applied inside one transaction to a new file, and after the migration of an older one (see
--- `prepare_schema` in src/db.rs): every statement must be idempotent.
+-- monitor-server's storage, schema version 2 (kept in PRAGMA user_version; older files are
+-- migrated by src/migrate.rs before this is applied).
+-- Applied at every start-up inside one transaction: every statement must be idempotent.
 
 -- The machines sessions ran on, keyed by pytest-monitor's hash.
 CREATE TABLE IF NOT EXISTS contexts (

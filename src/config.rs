@@ -1,10 +1,12 @@
-//! The command line: `monitor-server [serve] [--db PATH] [--bind ADDR:PORT] [--page-size N]`,
-//! each flag with a `MONITOR_SERVER_*` environment variable behind it.
+//! The command line: `monitor-server [serve] [--db PATH] [--bind ADDR:PORT] [--page-size N]
+//! [--token T] [--read-token T]` and `monitor-server backup [--db PATH] OUT`, each flag with a
+//! `MONITOR_SERVER_*` environment variable behind it.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::{Secret, Tokens};
 use crate::pagination::MAX_PER_PAGE;
 
 /// Stores pytest-monitor's per-test metrics and serves them through a JSON REST API.
@@ -28,6 +30,24 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API (what a bare `monitor-server` does).
     Serve(ServeArgs),
+    /// Copy the database consistently, even while a server is writing to it.
+    Backup(BackupArgs),
+}
+
+/// What to back up, and where to.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// SQLite database file to copy.
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_DB",
+        default_value = "./monitor.db",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+    /// File to write the copy to; it must not exist yet.
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
 }
 
 impl Cli {
@@ -65,4 +85,30 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..=MAX_PER_PAGE)
     )]
     pub page_size: u64,
+    /// Token every write must present (Bearer, or as the HTTP Basic password); unset: writes are open.
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<Secret>,
+    /// Token every read must present (the write token is accepted too); unset: reads are open.
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_READ_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub read_token: Option<Secret>,
+}
+
+impl ServeArgs {
+    /// The tokens the server will require.
+    pub fn tokens(&self) -> Tokens {
+        Tokens {
+            write: self.token.clone(),
+            read: self.read_token.clone(),
+        }
+    }
 }

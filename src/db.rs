@@ -1,11 +1,18 @@
 //! The SQLite store: opening and checking the file, the connection pool, and the queries.
 //!
 //! Query functions are plain `fn(&Connection, ...)` so they can be tested without actix; handlers
-//! reach them through [`Db::run`], which checks out a connection and runs the query on actix's
-//! blocking pool in one step, so that no SQLite call ever runs on the async executor.
+//! reach them through [`Db::run`] (reads, on a pooled connection) or [`Db::write`] (every change,
+//! on the one writer connection), each of which runs the query on actix's blocking pool in one
+//! step, so that no SQLite call ever runs on the async executor.
+//!
+//! Writes never contend for SQLite's write lock: they queue here, in-process and in arrival
+//! order, in front of a single connection, so a busy database cannot reach a client under load.
+//! WAL mode lets the pooled readers run meanwhile.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
@@ -23,25 +30,9 @@ use crate::query::{like_escape, MetricQuery};
 /// The schema, applied at every start-up; each statement is idempotent.
 pub const SCHEMA: &str = include_str!("../schema.sql");
 
-/// The schema version this binary writes, kept in `PRAGMA user_version`.
-///
-/// 2 counts each kind, context and session in `metric_facets` and indexes `component` alone;
-/// a version 1 file is migrated at start-up ([`MIGRATE_FROM_1`]).
+/// The schema version this binary writes, kept in `PRAGMA user_version`. Older files are
+/// migrated at start-up by the steps of [`crate::migrate::MIGRATIONS`].
 pub const SCHEMA_VERSION: i64 = 2;
-
-/// Brings a version 1 file to version 2, with [`SCHEMA`] run after it: drops what version 2
-/// replaces (its triggers are re-created by the schema) ...
-const MIGRATE_FROM_1: &str = "DROP TRIGGER IF EXISTS metrics_counted;
-     DROP TRIGGER IF EXISTS metrics_uncounted;
-     DROP INDEX IF EXISTS metrics_by_component_item;";
-
-/// ... then counts the metrics already stored under the facets version 1 did not keep.
-const BACKFILL_FROM_1: &str = "INSERT INTO metric_facets (field, value, n)
-         SELECT 'kind', kind, count(*) FROM metrics GROUP BY kind;
-     INSERT INTO metric_facets (field, value, n)
-         SELECT 'context_h', context_h, count(*) FROM metrics GROUP BY context_h;
-     INSERT INTO metric_facets (field, value, n)
-         SELECT 'session_h', session_h, count(*) FROM metrics GROUP BY session_h;";
 
 /// The tables this binary owns; a file holding any other table belongs to someone else.
 const OWN_TABLES: [&str; 7] = [
@@ -55,7 +46,15 @@ const OWN_TABLES: [&str; 7] = [
 ];
 
 /// How long a statement waits for another connection's write lock before giving up with BUSY.
+/// The server's own writes never wait on each other (they share one connection); this covers
+/// another process, such as `sqlite3` or a backup, holding the lock for a moment.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many writes may be waiting for (or running on) the writer connection at once. One more is
+/// answered 503 with `Retry-After` instead of being queued: at a few milliseconds per commit this
+/// is a few seconds of work, and an unbounded queue would only turn overload into client timeouts
+/// and growing memory.
+pub const MAX_QUEUED_WRITES: usize = 1024;
 
 /// Why the database could not be opened at start-up; shown to the operator as one line.
 #[derive(Debug)]
@@ -77,10 +76,18 @@ impl fmt::Display for OpenError {
 
 impl std::error::Error for OpenError {}
 
-/// The pool of connections to one database file, shared by every worker.
+/// The connections to one database file, shared by every worker: a pool for reads and the one
+/// connection that writes.
 #[derive(Clone)]
 pub struct Db {
+    /// Read connections; in WAL mode they never wait for the writer.
     pool: r2d2::Pool<SqliteConnectionManager>,
+    /// The only connection that changes the database. tokio's mutex hands it out in the order it
+    /// was asked for, and waiting for it happens on the async executor, so queued writes are
+    /// served first come, first served and hold no blocking-pool thread while they wait.
+    writer: Arc<tokio::sync::Mutex<Connection>>,
+    /// Writes admitted and not finished yet (waiting for the writer or running on it).
+    queued: Arc<AtomicUsize>,
     path: PathBuf,
 }
 
@@ -112,14 +119,24 @@ impl Db {
                 )));
             }
         }
+        if path.is_dir() {
+            return Err(fail("it is a directory, not a file".into()));
+        }
+        let existed = path.exists();
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn =
-            Connection::open_with_flags(path, flags).map_err(|err| fail(describe(&err)))?;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(|err| {
+            if !existed && err.sqlite_error_code() == Some(rusqlite::ErrorCode::CannotOpen) {
+                fail(
+                    "the file cannot be created: its directory is read-only or not writable".into(),
+                )
+            } else {
+                fail(describe(&err))
+            }
+        })?;
         prepare_schema(&mut conn).map_err(fail)?;
         configure_connection(&mut conn).map_err(|err| fail(describe(&err)))?;
-        drop(conn);
 
         let manager = SqliteConnectionManager::file(path)
             .with_flags(flags)
@@ -130,7 +147,13 @@ impl Db {
             .build(manager)
             .map_err(|err| fail(err.to_string()))?;
         let path = path.canonicalize().unwrap_or_else(|_| path.to_owned());
-        Ok(Db { pool, path })
+        Ok(Db {
+            pool,
+            // The connection that checked the file and prepared the schema stays as the writer.
+            writer: Arc::new(tokio::sync::Mutex::new(conn)),
+            queued: Arc::new(AtomicUsize::new(0)),
+            path,
+        })
     }
 
     /// The database file's absolute path.
@@ -138,8 +161,21 @@ impl Db {
         &self.path
     }
 
-    /// Runs `query` with a pooled connection on the blocking thread pool: the one way handlers
-    /// touch the database.
+    /// Folds the write-ahead log back into the database file and truncates it; called at shutdown,
+    /// once no request is running. Like every change it goes through the writer connection; if a
+    /// write is still running it fails with BUSY rather than waiting, and the WAL is simply kept.
+    pub fn checkpoint(&self) -> rusqlite::Result<()> {
+        let conn = self.writer.try_lock().map_err(|_| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                Some("a write is still running".into()),
+            )
+        })?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    }
+
+    /// Runs `query` with a pooled connection on the blocking thread pool: the way handlers read.
+    /// Anything that changes the database goes through [`Db::write`] instead.
     pub async fn run<T, F>(&self, query: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
@@ -156,6 +192,94 @@ impl Db {
             ApiError::Internal
         })?
     }
+
+    /// Runs `write` on the writer connection on the blocking thread pool: the one way handlers
+    /// change the database.
+    ///
+    /// Writes take turns here, in the order they arrived, instead of contending for SQLite's write
+    /// lock, so no busy database ever reaches a client. At most [`MAX_QUEUED_WRITES`] may be
+    /// queued; past that the write is refused at once with 503 and `Retry-After`.
+    ///
+    /// `write` must have committed when it returns `Ok` (the handler answers 201 only then; with
+    /// `synchronous = FULL` the commit is on disk). Whatever it leaves open — a COMMIT that failed
+    /// because the disk is full — is rolled back, so every write starts outside any transaction.
+    pub async fn write<T, F>(&self, write: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let place = QueuePlace::take(&self.queued)?;
+        let mut conn = Arc::clone(&self.writer).lock_owned().await;
+        let path = self.path.clone();
+        web::block(move || {
+            // The place in the queue and the connection are held until the write is over, even
+            // if the client has gone away meanwhile.
+            let _place = place;
+            // Before: a write that panicked (and so never reached the line below) must not leave
+            // this one running inside its transaction, answered 201 but never committed.
+            leave_no_transaction_open(&mut conn, &path);
+            let outcome = write(&mut conn);
+            leave_no_transaction_open(&mut conn, &path);
+            outcome
+        })
+        .await
+        .map_err(|err| {
+            log::error!("blocking task failed: {err}");
+            ApiError::Internal
+        })?
+    }
+}
+
+/// A write's place in the bounded queue in front of the writer; dropping it frees the place.
+struct QueuePlace(Arc<AtomicUsize>);
+
+impl QueuePlace {
+    /// Takes a place, or refuses with 503 when [`MAX_QUEUED_WRITES`] are already queued.
+    fn take(queued: &Arc<AtomicUsize>) -> Result<QueuePlace, ApiError> {
+        let ahead = queued.fetch_add(1, Ordering::SeqCst);
+        let place = QueuePlace(Arc::clone(queued));
+        if ahead >= MAX_QUEUED_WRITES {
+            log::warn!("{ahead} writes are queued already; refusing one more");
+            return Err(ApiError::Unavailable(
+                "Too many writes are waiting; retry shortly.".into(),
+            ));
+        }
+        Ok(place)
+    }
+}
+
+impl Drop for QueuePlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Leaves the writer outside any transaction. SQLite undoes a failed statement by itself, but a
+/// COMMIT that fails (the disk filled up) may leave its transaction open, and every later BEGIN
+/// would then fail: rolling back here is what lets writes succeed again once space is freed. If
+/// even the rollback fails, the connection is replaced by a fresh one.
+fn leave_no_transaction_open(conn: &mut Connection, path: &Path) {
+    if conn.is_autocommit() {
+        return;
+    }
+    if let Err(err) = conn.execute_batch("ROLLBACK") {
+        log::error!("cannot roll back a failed write: {err}");
+    }
+    if conn.is_autocommit() {
+        return;
+    }
+    // No CREATE flag: if the file has vanished, a new empty database must not take its place.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    match Connection::open_with_flags(path, flags).and_then(|mut fresh| {
+        configure_connection(&mut fresh)?;
+        Ok(fresh)
+    }) {
+        Ok(fresh) => {
+            log::warn!("replaced the writer connection, which was stuck in a transaction");
+            *conn = fresh;
+        }
+        Err(err) => log::error!("cannot reopen the writer connection: {err}"),
+    }
 }
 
 /// A short, operator-facing reason for an SQLite failure at start-up.
@@ -170,17 +294,18 @@ fn describe(err: &rusqlite::Error) -> String {
     }
 }
 
-/// Checks the file's owner and version, then applies the schema in one transaction.
+/// Checks that the file is an SQLite database this binary may write: writable, readable where
+/// it matters (header, schema and the first page of each table: a few pages, whatever the file's
+/// size), holding no table of another application, and not newer than this binary. Only then,
+/// in one transaction, migrates an older file ([`crate::migrate`]), applies `schema.sql` and sets
+/// the version. Nothing is written to a file that is refused, nor to one a migration fails on.
 fn prepare_schema(conn: &mut Connection) -> Result<(), String> {
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(|err| describe(&err))?;
-    if version > SCHEMA_VERSION {
-        return Err(format!(
-            "its schema version {version} is newer than this binary's ({SCHEMA_VERSION}); \
-             use a newer monitor-server"
-        ));
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(
+            "the file or its directory is read-only; monitor-server must write to it".into(),
+        );
     }
+    let version = schema_version(conn)?;
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
         .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
@@ -191,25 +316,44 @@ fn prepare_schema(conn: &mut Connection) -> Result<(), String> {
              refusing to write into another application's database"
         ));
     }
+    for table in &tables {
+        // Reads the table's root and first leaf: a damaged table is found now, not by a request.
+        conn.prepare(&format!("SELECT * FROM \"{table}\" LIMIT 1"))
+            .and_then(|mut stmt| stmt.exists([]))
+            .map_err(|err| describe(&err))?;
+    }
     if version == SCHEMA_VERSION && tables.len() == OWN_TABLES.len() {
         return Ok(());
     }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|err| describe(&err))?;
-    if version == 1 {
-        log::info!("migrating the database from schema version 1 to {SCHEMA_VERSION}");
-        tx.execute_batch(MIGRATE_FROM_1)
-            .map_err(|err| describe(&err))?;
-    }
+    // Another process may have upgraded the file between the read above and the lock.
+    let version = schema_version(&tx)?;
+    crate::migrate::upgrade(&tx, version)?;
     tx.execute_batch(SCHEMA).map_err(|err| describe(&err))?;
-    if version == 1 {
-        tx.execute_batch(BACKFILL_FROM_1)
-            .map_err(|err| describe(&err))?;
-    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(|err| describe(&err))?;
     tx.commit().map_err(|err| describe(&err))
+}
+
+/// The file's schema version; an error when it is newer than this binary's.
+fn schema_version(conn: &Connection) -> Result<i64, String> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|err| describe(&err))?;
+    if version > SCHEMA_VERSION {
+        return Err(format!(
+            "its schema version {version} is newer than this binary's ({SCHEMA_VERSION}); \
+             use a newer monitor-server"
+        ));
+    }
+    if version < 0 {
+        return Err(format!(
+            "its schema version {version} is not one monitor-server writes"
+        ));
+    }
+    Ok(version)
 }
 
 /// The outcome of creating a record that may already exist.
@@ -1086,5 +1230,116 @@ mod tests {
         assert_eq!(count_contexts_by_prefix(&conn, "ab%").unwrap(), 1);
         assert_eq!(count_contexts_by_prefix(&conn, "ab").unwrap(), 2);
         assert_eq!(count_contexts_by_prefix(&conn, "ab_").unwrap(), 0);
+    }
+
+    /// Stores a context with hash `h` and nothing else of interest.
+    fn insert_bare_context(conn: &Connection, h: &str) -> rusqlite::Result<usize> {
+        conn.execute(
+            "INSERT INTO contexts (h, cpu_count, cpu_frequency, cpu_type, ram_total, \
+             machine_node, machine_type, machine_arch, system_info, python_info) \
+             VALUES (?1, 1, 1, '', 1, '', '', '', '', '')",
+            [h],
+        )
+    }
+
+    #[test]
+    fn a_write_beyond_the_queue_bound_is_refused_at_once_with_503_and_the_queued_ones_still_run() {
+        let (_dir, db) = open_temp();
+        actix_web::rt::System::new().block_on(async {
+            // Arrange: the writer is taken, so every write from here on has to queue.
+            let held = Arc::clone(&db.writer).lock_owned().await;
+            let mut queued: Vec<_> = (0..MAX_QUEUED_WRITES)
+                .map(|n| {
+                    Box::pin(db.write(move |conn| Ok(insert_bare_context(conn, &format!("q{n}"))?)))
+                })
+                .collect();
+            std::future::poll_fn(|cx| {
+                for write in &mut queued {
+                    let waiting = std::future::Future::poll(write.as_mut(), cx).is_pending();
+                    assert!(waiting, "a write did not wait");
+                }
+                std::task::Poll::Ready(())
+            })
+            .await;
+
+            // Act
+            let refused =
+                actix_web::rt::time::timeout(Duration::from_secs(10), db.write(|_| Ok(())))
+                    .await
+                    .expect("the write waited in the full queue instead of being refused");
+
+            // Assert: refused without waiting, as a 503 the client may retry ...
+            let response = actix_web::ResponseError::error_response(
+                &refused.expect_err("the queue is full, yet the write was accepted"),
+            );
+            assert_eq!(response.status(), 503);
+            assert!(response.headers().contains_key("retry-after"));
+            // ... while every queued write runs once the writer is free, and frees its place.
+            drop(held);
+            for write in queued {
+                write.await.expect("a queued write failed");
+            }
+            assert_eq!(db.queued.load(Ordering::SeqCst), 0);
+            db.write(|conn| Ok(insert_bare_context(conn, "after")?))
+                .await
+                .expect("the queue has room again");
+        });
+        let conn = db.pool.get().unwrap();
+        assert_eq!(
+            count_contexts_by_prefix(&conn, "").unwrap(),
+            MAX_QUEUED_WRITES as u64 + 1
+        );
+    }
+
+    #[test]
+    fn a_write_that_leaves_its_transaction_open_is_rolled_back_before_the_next_one() {
+        let (_dir, db) = open_temp();
+        actix_web::rt::System::new().block_on(async {
+            // Arrange: a write that fails after BEGIN, as a COMMIT on a full disk can.
+            let failed = db
+                .write(|conn| {
+                    conn.execute_batch("BEGIN IMMEDIATE")?;
+                    insert_bare_context(conn, "never")?;
+                    Err::<(), _>(ApiError::InsufficientStorage)
+                })
+                .await;
+            assert!(failed.is_err());
+
+            // Act
+            db.write(|conn| Ok(insert_bare_context(conn, "kept")?))
+                .await
+                .expect("the writer is stuck after a failed write");
+        });
+
+        // Assert: another connection sees the second write committed, and only it.
+        let conn = db.pool.get().unwrap();
+        assert_eq!(count_contexts_by_prefix(&conn, "kept").unwrap(), 1);
+        assert_eq!(count_contexts_by_prefix(&conn, "").unwrap(), 1);
+    }
+
+    #[test]
+    fn a_write_that_panics_inside_its_transaction_does_not_leave_the_next_one_uncommitted() {
+        let (_dir, db) = open_temp();
+        actix_web::rt::System::new().block_on(async {
+            // Arrange: a write that panics after BEGIN (a bug), skipping its own clean-up.
+            let failed = db
+                .write(|conn| -> Result<(), ApiError> {
+                    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+                    insert_bare_context(conn, "never").unwrap();
+                    panic!("a bug in a write");
+                })
+                .await;
+            assert!(failed.is_err());
+
+            // Act
+            db.write(|conn| Ok(insert_bare_context(conn, "kept")?))
+                .await
+                .expect("the writer is stuck after a panicking write");
+        });
+
+        // Assert
+        let conn = db.pool.get().unwrap();
+        assert_eq!(count_contexts_by_prefix(&conn, "kept").unwrap(), 1);
+        assert_eq!(count_contexts_by_prefix(&conn, "").unwrap(), 1);
     }
 }

@@ -25,6 +25,10 @@ pub enum ApiError {
         /// The fields at fault and why; empty when no single field is to blame.
         errors: FieldErrors,
     },
+    /// 401: the route needs a token the request did not present.
+    Unauthorized,
+    /// 408: the client took too long to send its request body.
+    RequestTimeout,
     /// 404: unknown route, record or page.
     NotFound(String),
     /// 405: the route exists but not with this method.
@@ -71,6 +75,12 @@ impl fmt::Display for ApiError {
             | ApiError::Conflict(message)
             | ApiError::Unavailable(message) => f.write_str(message),
             ApiError::MethodNotAllowed => f.write_str("This route does not accept that method."),
+            ApiError::Unauthorized => f.write_str(
+                "This request needs the server's token, as `Authorization: Bearer TOKEN` or as the password of HTTP Basic.",
+            ),
+            ApiError::RequestTimeout => {
+                f.write_str("The request body did not arrive in time; nothing was stored.")
+            }
             ApiError::PayloadTooLarge(limit) => {
                 write!(
                     f,
@@ -99,6 +109,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -116,8 +128,20 @@ impl ResponseError for ApiError {
             _ => None,
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unavailable(_)) {
-            response.insert_header((header::RETRY_AFTER, "1"));
+        match self {
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::Unauthorized => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    r#"Basic realm="monitor-server", Bearer realm="monitor-server""#,
+                ));
+            }
+            ApiError::RequestTimeout => {
+                response.insert_header((header::CONNECTION, "close"));
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             message: self.to_string(),
@@ -126,16 +150,33 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Whether an SQLite failure means the disk (or the user's quota) has no room left. SQLite reports
+/// a write cut short by ENOSPC as `SQLITE_FULL`, but other reasons a file cannot grow come back as
+/// I/O errors: a write refused with EDQUOT (`SQLITE_IOERR_WRITE`), a file that cannot be extended
+/// (`SQLITE_IOERR_TRUNCATE`), a WAL index that cannot grow (`SQLITE_IOERR_SHMSIZE`). In every case
+/// the write did not commit, so the client may be told "nothing was stored".
+fn is_disk_full(err: &rusqlite::Error) -> bool {
+    err.sqlite_error().is_some_and(|sqlite| {
+        sqlite.code == ErrorCode::DiskFull
+            || matches!(
+                sqlite.extended_code,
+                rusqlite::ffi::SQLITE_IOERR_WRITE
+                    | rusqlite::ffi::SQLITE_IOERR_TRUNCATE
+                    | rusqlite::ffi::SQLITE_IOERR_SHMSIZE
+            )
+    })
+}
+
 impl From<rusqlite::Error> for ApiError {
     fn from(err: rusqlite::Error) -> Self {
+        if is_disk_full(&err) {
+            log::error!("disk full: {err}");
+            return ApiError::InsufficientStorage;
+        }
         match err.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
                 log::warn!("database busy: {err}");
                 ApiError::Unavailable("The database is busy; retry shortly.".into())
-            }
-            Some(ErrorCode::DiskFull) => {
-                log::error!("disk full: {err}");
-                ApiError::InsufficientStorage
             }
             Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::SystemIoFailure) => {
                 log::error!("database unavailable: {err}");
@@ -153,5 +194,41 @@ impl From<r2d2::Error> for ApiError {
     fn from(err: r2d2::Error) -> Self {
         log::warn!("no database connection available: {err}");
         ApiError::Unavailable("No database connection is available; retry shortly.".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::ffi;
+
+    fn answer_to(extended_code: i32) -> HttpResponse {
+        let err = rusqlite::Error::SqliteFailure(ffi::Error::new(extended_code), None);
+        ApiError::from(err).error_response()
+    }
+
+    #[test]
+    fn every_way_sqlite_reports_a_full_disk_is_a_507() {
+        for code in [
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_IOERR_WRITE,
+            ffi::SQLITE_IOERR_TRUNCATE,
+            ffi::SQLITE_IOERR_SHMSIZE,
+        ] {
+            assert_eq!(answer_to(code).status(), 507, "extended code {code}");
+        }
+    }
+
+    #[test]
+    fn a_busy_database_or_another_io_error_is_a_503_with_retry_after() {
+        for code in [
+            ffi::SQLITE_BUSY,
+            ffi::SQLITE_IOERR_READ,
+            ffi::SQLITE_IOERR_FSYNC,
+        ] {
+            let response = answer_to(code);
+            assert_eq!(response.status(), 503, "extended code {code}");
+            assert!(response.headers().contains_key(header::RETRY_AFTER));
+        }
     }
 }

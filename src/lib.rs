@@ -10,20 +10,27 @@ use std::io;
 use std::net::TcpListener;
 use std::pin::Pin;
 use std::task::Poll;
+use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::http::KeepAlive;
+use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
 
+pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod limits;
+pub mod migrate;
 pub mod models;
 pub mod openapi;
 pub mod pagination;
 pub mod query;
 pub mod routes;
 
+use auth::Tokens;
 use config::ServeArgs;
 use db::{Db, OpenError};
 
@@ -35,20 +42,69 @@ pub struct AppState {
     pub page_size: u64,
 }
 
-/// Database connections per server: enough for every worker's readers plus a writer waiting on
-/// the lock, few enough that SQLite's file locking is not thrashed.
+/// Read connections per server: enough for every worker's readers, few enough that SQLite's file
+/// locking is not thrashed. Writes have a connection of their own ([`db::Db::write`]).
 const POOL_SIZE: u32 = 16;
 
-/// Builds the HTTP server on an already bound listener. The returned [`Server`] runs once awaited
-/// (or spawned) and stops cleanly on SIGINT/SIGTERM or through its handle.
+/// How long a client may take to send its request line and headers; a slow (slowloris) client
+/// is disconnected after this instead of holding a connection forever.
+///
+/// actix-http applies this to the first request of a connection only, so connections are not
+/// kept alive: every connection carries one request and is closed after its answer, and no
+/// client can hold one by trickling a second request. pytest-monitor opens a connection per
+/// request anyway, and closing also lets a graceful shutdown finish as soon as the requests in
+/// flight are answered.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Open connections per worker thread; beyond it, new connections wait in the listen backlog
+/// rather than exhausting file descriptors.
+pub const MAX_CONNECTIONS_PER_WORKER: usize = 512;
+
+/// Seconds SIGTERM waits for requests in flight before workers are stopped.
+const SHUTDOWN_GRACE_SECONDS: u64 = 30;
+
+/// Settings of the HTTP layer that tests and the binary may choose.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The tokens writes and reads must present.
+    pub tokens: Tokens,
+    /// Connections each worker thread holds at most ([`MAX_CONNECTIONS_PER_WORKER`] by default).
+    pub max_connections_per_worker: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tokens: Tokens::default(),
+            max_connections_per_worker: MAX_CONNECTIONS_PER_WORKER,
+        }
+    }
+}
+
+/// Builds the HTTP server on an already bound listener, with no token required. The returned
+/// [`Server`] runs once awaited (or spawned) and stops cleanly on SIGINT/SIGTERM or through its
+/// handle.
 pub fn run(listener: TcpListener, state: AppState) -> io::Result<Server> {
+    run_with(listener, state, Options::default())
+}
+
+/// [`run`], with the given options.
+pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io::Result<Server> {
     let state = web::Data::new(state);
+    let tokens = web::Data::new(options.tokens);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(tokens.clone())
+            .wrap(from_fn(auth::require_tokens))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .wrap(from_fn(limits::close_on_unread_body))
             .configure(routes::configure)
     })
+    .client_request_timeout(HEADER_TIMEOUT)
+    .keep_alive(KeepAlive::Disabled)
+    .max_connections(options.max_connections_per_worker)
+    .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .listen(listener)?
     .run();
     Ok(server)
@@ -87,13 +143,25 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
         env!("CARGO_PKG_VERSION"),
         db.path().display()
     );
+    let tokens = args.tokens();
+    log::info!("access: {}", tokens.summary());
+    if tokens.write.is_none() && !address.ip().is_loopback() {
+        log::warn!(
+            "listening on {address}, reachable from other machines, with no --token: \
+             anyone who can reach it can write metrics"
+        );
+    }
+    let options = Options {
+        tokens,
+        ..Options::default()
+    };
     let state = AppState {
-        db,
+        db: db.clone(),
         page_size: args.page_size,
     };
     actix_web::rt::System::new()
         .block_on(async move {
-            let mut server = run(listener, state)?;
+            let mut server = run_with(listener, state, options)?;
             // The server installs its SIGINT/SIGTERM handlers when first polled. Announce it only
             // after that, so a supervisor that signals as soon as it reads the line gets a clean
             // shutdown rather than the default action of the signal.
@@ -105,6 +173,11 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
             server.await
         })
         .map_err(|err| ServeError::Io(format!("the server stopped with an error: {err}")))?;
+    // Every acknowledged write is already committed; folding the WAL back into the database
+    // leaves a single self-contained file behind.
+    if let Err(err) = db.checkpoint() {
+        log::warn!("could not checkpoint the WAL at shutdown: {err}");
+    }
     log::info!("monitor-server stopped");
     Ok(())
 }

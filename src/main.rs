@@ -10,14 +10,26 @@ use monitor_server::config::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let result = match cli.into_command() {
-        Command::Serve(args) => monitor_server::serve(&args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("monitor-server: {err}");
-            ExitCode::from(2)
-        }
+    match cli.into_command() {
+        Command::Serve(args) => match monitor_server::serve(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(&err, 2),
+        },
+        Command::Backup(args) => match monitor_server::backup::backup(&args.db, &args.out) {
+            Ok(pages) => {
+                log::info!(
+                    "copied {} ({pages} pages) to {}",
+                    args.db.display(),
+                    args.out.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(err) => fail(&err, 1),
+        },
     }
+}
+
+fn fail(err: &dyn std::fmt::Display, code: u8) -> ExitCode {
+    eprintln!("monitor-server: {err}");
+    ExitCode::from(code)
 }

@@ -285,7 +285,9 @@ fn responses(answer: Answer) -> Value {
         );
         responses.insert(
             "503".into(),
-            error_response("The database is busy; retry (see Retry-After)."),
+            error_response(
+                "The database is busy or too many writes are queued; retry (see Retry-After).",
+            ),
         );
     }
     Value::Object(responses)

@@ -21,7 +21,7 @@ pub async fn post(
     let context = Context::from_json(super::read_json(&req, payload).await?)?;
     let stored = state
         .db
-        .run(move |conn| db::insert_context(conn, &context))
+        .write(move |conn| db::insert_context(conn, &context))
         .await?;
     Ok(HttpResponse::Created().json(stored.into_inner()))
 }

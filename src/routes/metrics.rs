@@ -18,7 +18,7 @@ pub async fn post(
     let metric = Metric::from_json(super::read_json(&req, payload).await?)?;
     let metric = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             db::insert_metric(conn, &metric)?;
             Ok(metric)
         })

@@ -29,6 +29,9 @@ pub mod sessions;
 /// The largest request body accepted, in bytes (API.md: 1 MiB).
 pub const BODY_LIMIT: usize = 1 << 20;
 
+/// How long a client may take to send a whole request body (the headers have their own limit).
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Every route lives under this prefix.
 pub const API_PREFIX: &str = "/api/v1";
 
@@ -330,16 +333,23 @@ pub async fn read_json(
     if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
         return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|err| {
-            ApiError::bad_request(format!("The request body could not be read: {err}."))
-        })?;
-        if body.len() + chunk.len() > BODY_LIMIT {
-            return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|err| {
+                ApiError::bad_request(format!("The request body could not be read: {err}."))
+            })?;
+            if body.len() + chunk.len() > BODY_LIMIT {
+                return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(body)
+    };
+    // A client that trickles its body would otherwise hold a worker's connection indefinitely.
+    let body = actix_web::rt::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .map_err(|_| ApiError::RequestTimeout)??;
     JsonObject::from_slice(&body)
 }
 

@@ -20,7 +20,7 @@ pub async fn post(
     let session = Session::from_json(super::read_json(&req, payload).await?)?;
     let stored = state
         .db
-        .run(move |conn| db::insert_session(conn, &session))
+        .write(move |conn| db::insert_session(conn, &session))
         .await?;
     Ok(HttpResponse::Created().json(stored.into_inner()))
 }
@@ -38,6 +38,9 @@ pub async fn by_prefix(
 ) -> Result<HttpResponse, ApiError> {
     list(&state, &req, SessionQuery::all().hash_prefix(&prefix)).await
 }
+
+/// The most tags one `with_flags` may name.
+const MAX_FLAGS: usize = 64;
 
 /// The tag filter of monitor-server-api: `with_flags=a,b` names tags, `restrict_flags=v1,v2`
 /// gives their values pairwise (a missing or empty value means "set to anything non-empty"),
@@ -64,7 +67,7 @@ fn tag_filter(query: &[(String, String)]) -> Result<(Vec<TagCondition>, bool), A
     // Values pair with flags by position, so an empty flag (`a,,b`) is skipped only after
     // pairing: `b` keeps its own value rather than taking the empty flag's.
     let mut values = value("restrict_flags").unwrap_or("").split(',');
-    let conditions = value("with_flags")
+    let conditions: Vec<TagCondition> = value("with_flags")
         .unwrap_or("")
         .split(',')
         .map(|name| (name, values.next()))
@@ -74,6 +77,18 @@ fn tag_filter(query: &[(String, String)]) -> Result<(Vec<TagCondition>, bool), A
             value: value.filter(|v| !v.is_empty()).map(str::to_owned),
         })
         .collect();
+    if conditions.len() > MAX_FLAGS {
+        // Each flag is a condition of the query; thousands would exceed SQLite's expression
+        // depth and fail as a 500 instead of telling the client.
+        return Err(ApiError::bad_field(
+            format!(
+                "`with_flags` names {} tags; at most {MAX_FLAGS} are allowed.",
+                conditions.len()
+            ),
+            "with_flags",
+            format!("must name at most {MAX_FLAGS} tags"),
+        ));
+    }
     Ok((conditions, match_all))
 }
 

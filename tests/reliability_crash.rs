@@ -1,0 +1,270 @@
+//! Crash safety: what a 201 promises survives `kill -9`. The real binary is started, sixteen
+//! clients post metrics as fast as they are answered, the process is killed with SIGKILL in the
+//! middle of that, and a new process on the same file must list every metric that was answered
+//! 201, from a database that passes SQLite's integrity check.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// Concurrent clients posting while the server is killed.
+const WRITERS: usize = 16;
+
+/// Acknowledged writes to wait for before the kill, so that it lands in the middle of the load.
+const ACKNOWLEDGED_BEFORE_KILL: usize = 1000;
+
+/// How long starting, answering or stopping may take before the test gives up.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The largest page the API serves.
+const PER_PAGE: u64 = 10_000;
+
+/// The real `monitor-server` serving `db` on a free port, its stderr read on a thread so the pipe
+/// never fills up. Killed on drop if a test fails before stopping it.
+struct Binary {
+    child: Child,
+    /// `http://127.0.0.1:PORT/api/v1`, read from the start-up line.
+    api: String,
+}
+
+impl Binary {
+    fn start(db: &Path) -> Binary {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_monitor-server"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("MONITOR_SERVER_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
+            .args([
+                "--db",
+                db.to_str().expect("a UTF-8 path"),
+                "--bind",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start monitor-server");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + DEADLINE;
+        let mut seen = Vec::new();
+        let api = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => match line.split("listening on ").nth(1) {
+                    Some(rest) => break rest.split_whitespace().next().unwrap_or("").to_owned(),
+                    None => seen.push(line),
+                },
+                Err(err) => panic!("monitor-server did not start ({err}); stderr: {seen:#?}"),
+            }
+        };
+        Binary { child, api }
+    }
+
+    /// SIGKILL: no handler runs, nothing is flushed or checkpointed.
+    fn kill_9(&mut self) {
+        self.child.kill().expect("cannot kill monitor-server");
+        let status = self.child.wait().expect("cannot reap monitor-server");
+        assert!(!status.success(), "killed, yet it exited with {status}");
+    }
+
+    /// SIGTERM, as a service manager stops it; waits for the exit.
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(status.success(), "kill -TERM failed: {status}");
+        let deadline = Instant::now() + DEADLINE;
+        while self
+            .child
+            .try_wait()
+            .expect("cannot wait for monitor-server")
+            .is_none()
+        {
+            assert!(Instant::now() < deadline, "no exit within {DEADLINE:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A metric whose `item` is `item`, as pytest-monitor sends it.
+fn metric(item: &str) -> Value {
+    json!({
+        "session_h": "c4a5hc4a5hc4a5hc4a5hc4a5hc4a5hc4a5hc4a5h",
+        "context_h": "c7a1e0f2b3d4e5f60718293a4b5c6d7e8f901234",
+        "item_start_time": "2024-01-02T03:04:05.060708",
+        "item_path": "tests.test_crash",
+        "item": item,
+        "item_variant": format!("{item}[]"),
+        "item_fs_loc": "tests/test_crash.py",
+        "kind": "function",
+        "component": "crash",
+        "total_time": 0.5,
+        "user_time": 0.25,
+        "kernel_time": 0.125,
+        "cpu_usage": 0.75,
+        "mem_usage": 64.0
+    })
+}
+
+/// Posts metrics named `w{writer}_n{n}` until the server stops answering, sending the name of
+/// each one answered 201 on `acknowledged`. Returns the answers that were neither 201 nor a
+/// dropped connection.
+fn post_until_gone(api: &str, writer: usize, acknowledged: mpsc::Sender<String>) -> Vec<String> {
+    let agent = ureq::AgentBuilder::new().timeout(DEADLINE).build();
+    let mut unexpected = Vec::new();
+    for n in 0.. {
+        let item = format!("w{writer}_n{n}");
+        let answer = agent
+            .post(&format!("{api}/metrics/"))
+            .set("Content-Type", "application/json")
+            .send_string(&metric(&item).to_string());
+        match answer {
+            Ok(response) if response.status() == 201 => {
+                if acknowledged.send(item).is_err() {
+                    break;
+                }
+            }
+            Ok(response) => unexpected.push(format!("{item}: {}", response.status())),
+            Err(ureq::Error::Status(status, response)) => {
+                let body = response.into_string().unwrap_or_default();
+                unexpected.push(format!("{item}: {status} {body}"));
+            }
+            // The server is gone: the kill happened.
+            Err(ureq::Error::Transport(_)) => break,
+        }
+    }
+    unexpected
+}
+
+/// `GET url`, which must answer 200 with JSON.
+fn get_json(url: &str) -> Value {
+    let text = ureq::get(url)
+        .call()
+        .unwrap_or_else(|err| panic!("GET {url} failed: {err}"))
+        .into_string()
+        .unwrap_or_else(|err| panic!("GET {url}: unreadable body: {err}"));
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("GET {url}: not JSON ({err}): {text}"))
+}
+
+/// Every metric's `item` listed by the API, page by page.
+fn listed_items(api: &str) -> Vec<String> {
+    let total = get_json(&format!("{api}/metrics/count"))["count"]
+        .as_u64()
+        .expect("no count");
+    let mut items = Vec::new();
+    for page in 1..=total.div_ceil(PER_PAGE) {
+        let listing = get_json(&format!("{api}/metrics/?per_page={PER_PAGE}&page={page}"));
+        let metrics = listing["metrics"].as_array().expect("no metrics array");
+        items.extend(
+            metrics
+                .iter()
+                .map(|m| m["item"].as_str().expect("no item").to_owned()),
+        );
+    }
+    assert_eq!(
+        items.len() as u64,
+        total,
+        "the listing and the count disagree"
+    );
+    items
+}
+
+#[test]
+fn every_metric_answered_201_survives_a_kill_9_under_load_and_the_file_passes_integrity_check() {
+    // Arrange: the real binary, and sixteen clients posting as fast as they are answered.
+    let dir = tempfile::tempdir().expect("cannot create a temporary directory");
+    let db = dir.path().join("crash.db");
+    let mut server = Binary::start(&db);
+    let (ack_tx, acks) = mpsc::channel();
+    let clients: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let (api, ack_tx) = (server.api.clone(), ack_tx.clone());
+            std::thread::spawn(move || post_until_gone(&api, writer, ack_tx))
+        })
+        .collect();
+    drop(ack_tx);
+
+    // Act: SIGKILL once enough writes were acknowledged, while every client is still posting.
+    let mut acknowledged = Vec::new();
+    while acknowledged.len() < ACKNOWLEDGED_BEFORE_KILL {
+        match acks.recv_timeout(DEADLINE) {
+            Ok(item) => acknowledged.push(item),
+            Err(err) => panic!(
+                "only {} writes were acknowledged ({err})",
+                acknowledged.len()
+            ),
+        }
+    }
+    server.kill_9();
+    let unexpected: Vec<String> = clients
+        .into_iter()
+        .flat_map(|client| client.join().expect("a client thread panicked"))
+        .collect();
+    // A 201 that was on its way when the kill landed is still a promise.
+    acknowledged.extend(acks.iter());
+
+    // Restart on the same file.
+    let server = Binary::start(&db);
+    let stored: HashSet<String> = listed_items(&server.api).into_iter().collect();
+
+    // Assert: every acknowledged metric is there.
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|item| !stored.contains(*item))
+        .collect();
+    eprintln!(
+        "crash: {} writes acknowledged before and during the kill -9, {} stored after the \
+         restart ({} committed but unanswered), {} lost",
+        acknowledged.len(),
+        stored.len(),
+        stored.len().saturating_sub(acknowledged.len()),
+        lost.len()
+    );
+    assert!(
+        unexpected.is_empty(),
+        "answers other than 201: {unexpected:#?}"
+    );
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged metrics are missing after the restart: {:?}",
+        lost.len(),
+        acknowledged.len(),
+        &lost[..lost.len().min(20)]
+    );
+
+    // ... and the file is sound.
+    let conn = rusqlite::Connection::open(&db).expect("cannot open the database");
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("cannot run the integrity check");
+    assert_eq!(check, "ok");
+    drop(conn);
+    server.terminate();
+}
