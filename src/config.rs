@@ -1,6 +1,7 @@
 //! The command line: `monitor-server [serve] [--db PATH] [--bind ADDR:PORT] [--page-size N]
-//! [--token T] [--read-token T]` and `monitor-server backup [--db PATH] OUT`, each flag with a
-//! `MONITOR_SERVER_*` environment variable behind it.
+//! [--token T] [--read-token T] [--keep-alive SECONDS] [--synchronous full|normal]` and
+//! `monitor-server backup [--db PATH] OUT`, each flag with a `MONITOR_SERVER_*` environment
+//! variable behind it.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::auth::{Secret, Tokens};
 use crate::pagination::MAX_PER_PAGE;
+use crate::writer::Synchronous;
 
 /// Stores pytest-monitor's per-test metrics and serves them through a JSON REST API.
 #[derive(Debug, Parser)]
@@ -101,9 +103,35 @@ pub struct ServeArgs {
         value_name = "TOKEN"
     )]
     pub read_token: Option<Secret>,
+    /// Seconds an idle connection is kept open for another request; 0 closes each connection
+    /// after its answer, which keeps clients that trickle a second request's headers from
+    /// holding connections (the header timeout covers a connection's first request only).
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_KEEP_ALIVE",
+        default_value_t = 0,
+        value_name = "SECONDS"
+    )]
+    pub keep_alive: u64,
+    /// When a write is answered: `full` once its commit is fsynced (it survives a power loss);
+    /// `normal` once it is in the WAL, without waiting for the disk (it survives a crash of the
+    /// server, not of the machine), for many more writes a second on a slow-flushing disk.
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_SYNCHRONOUS",
+        value_enum,
+        default_value_t = Synchronous::Full,
+        value_name = "MODE"
+    )]
+    pub synchronous: Synchronous,
 }
 
 impl ServeArgs {
+    /// How long idle connections are kept open; `None` when they are closed after one request.
+    pub fn keep_alive(&self) -> Option<std::time::Duration> {
+        (self.keep_alive > 0).then(|| std::time::Duration::from_secs(self.keep_alive))
+    }
+
     /// The tokens the server will require.
     pub fn tokens(&self) -> Tokens {
         Tokens {

@@ -1,17 +1,17 @@
 //! The SQLite store: opening and checking the file, the connection pool, and the queries.
 //!
 //! Query functions are plain `fn(&Connection, ...)` so they can be tested without actix; handlers
-//! reach them through [`Db::run`] (reads, on a pooled connection) or [`Db::write`] (every change,
-//! on the one writer connection), each of which runs the query on actix's blocking pool in one
-//! step, so that no SQLite call ever runs on the async executor.
+//! reach them through [`Db::run`] (reads: a pooled connection, on actix's blocking pool, in one
+//! step) or [`Db::write`] (every change: the one writer connection, on a thread of its own that
+//! commits the writes queued together in one transaction, see [`crate::writer`]), so that no
+//! SQLite call ever runs on the async executor.
 //!
-//! Writes never contend for SQLite's write lock: they queue here, in-process and in arrival
-//! order, in front of a single connection, so a busy database cannot reach a client under load.
-//! WAL mode lets the pooled readers run meanwhile.
+//! Writes never contend for SQLite's write lock: they queue in-process, in arrival order, in
+//! front of the single writer, so a busy database cannot reach a client under load. WAL mode lets
+//! the pooled readers run meanwhile.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +24,10 @@ use rusqlite::{
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::models::{tag_value, Context, Metric, Session};
+use crate::models::{tag_value, Context, Metric, MetricRecord, Session};
 use crate::query::{like_escape, MetricQuery};
+pub use crate::writer::Synchronous;
+use crate::writer::Writer;
 
 /// The schema, applied at every start-up; each statement is idempotent.
 pub const SCHEMA: &str = include_str!("../schema.sql");
@@ -49,12 +51,6 @@ const OWN_TABLES: [&str; 7] = [
 /// The server's own writes never wait on each other (they share one connection); this covers
 /// another process, such as `sqlite3` or a backup, holding the lock for a moment.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How many writes may be waiting for (or running on) the writer connection at once. One more is
-/// answered 503 with `Retry-After` instead of being queued: at a few milliseconds per commit this
-/// is a few seconds of work, and an unbounded queue would only turn overload into client timeouts
-/// and growing memory.
-pub const MAX_QUEUED_WRITES: usize = 1024;
 
 /// Why the database could not be opened at start-up; shown to the operator as one line.
 #[derive(Debug)]
@@ -82,19 +78,16 @@ impl std::error::Error for OpenError {}
 pub struct Db {
     /// Read connections; in WAL mode they never wait for the writer.
     pool: r2d2::Pool<SqliteConnectionManager>,
-    /// The only connection that changes the database. tokio's mutex hands it out in the order it
-    /// was asked for, and waiting for it happens on the async executor, so queued writes are
-    /// served first come, first served and hold no blocking-pool thread while they wait.
-    writer: Arc<tokio::sync::Mutex<Connection>>,
-    /// Writes admitted and not finished yet (waiting for the writer or running on it).
-    queued: Arc<AtomicUsize>,
+    /// The only connection that changes the database, on its own thread behind a bounded queue;
+    /// it goes away (its queue written, its connection closed) with the last clone of the `Db`.
+    writer: Arc<Writer>,
     path: PathBuf,
 }
 
 /// Sets up a connection the way every connection of the server must be: WAL (so readers never
 /// wait for the writer), a busy timeout instead of instant BUSY errors, fsync at every commit so
 /// a 201 survives power loss, and foreign keys enforced.
-fn configure_connection(conn: &mut Connection) -> rusqlite::Result<()> {
+pub(crate) fn configure_connection(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -103,10 +96,36 @@ fn configure_connection(conn: &mut Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// How much of the database each pooled reader keeps in memory, in KiB. A page of 500 metrics
+/// spans about 60 pages of 4 KiB, which this holds with the top of every b-tree. SQLite's default,
+/// 2 MiB per connection, would make the pool's caches most of the server's memory for little
+/// gain: the rest of the file is read from the OS's file cache, and a listing seldom reads the
+/// same pages twice.
+///
+/// The file is not memory-mapped (`mmap_size` stays 0): mapped pages count in the server's
+/// resident memory, and serving pages all over a large store maps hundreds of megabytes of it.
+const READER_CACHE_KIB: i64 = 512;
+
+/// Sets up a pooled reader: [`configure_connection`], with a small page cache.
+fn configure_reader(conn: &mut Connection) -> rusqlite::Result<()> {
+    configure_connection(conn)?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)
+}
+
 impl Db {
     /// Opens (creating if needed) the database at `path`, checks that it is ours and not newer
     /// than this binary, brings its schema up to date, and builds a pool of `pool_size` connections.
+    /// Commits are fsynced ([`Synchronous::Full`]).
     pub fn open(path: &Path, pool_size: u32) -> Result<Db, OpenError> {
+        Db::open_with(path, pool_size, Synchronous::Full)
+    }
+
+    /// [`Db::open`], with the writer committing as `synchronous` says.
+    pub fn open_with(
+        path: &Path,
+        pool_size: u32,
+        synchronous: Synchronous,
+    ) -> Result<Db, OpenError> {
         let fail = |reason: String| OpenError {
             path: path.to_owned(),
             reason,
@@ -140,18 +159,18 @@ impl Db {
 
         let manager = SqliteConnectionManager::file(path)
             .with_flags(flags)
-            .with_init(configure_connection);
+            .with_init(configure_reader);
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|err| fail(err.to_string()))?;
         let path = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+        // The connection that checked the file and prepared the schema stays as the writer.
+        let writer = Writer::start(conn, path.clone(), synchronous).map_err(fail)?;
         Ok(Db {
             pool,
-            // The connection that checked the file and prepared the schema stays as the writer.
-            writer: Arc::new(tokio::sync::Mutex::new(conn)),
-            queued: Arc::new(AtomicUsize::new(0)),
+            writer: Arc::new(writer),
             path,
         })
     }
@@ -162,16 +181,10 @@ impl Db {
     }
 
     /// Folds the write-ahead log back into the database file and truncates it; called at shutdown,
-    /// once no request is running. Like every change it goes through the writer connection; if a
-    /// write is still running it fails with BUSY rather than waiting, and the WAL is simply kept.
+    /// once no request is running. Like every change it goes through the writer, after the writes
+    /// still queued. Blocks until done: call it outside the async executor.
     pub fn checkpoint(&self) -> rusqlite::Result<()> {
-        let conn = self.writer.try_lock().map_err(|_| {
-            rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                Some("a write is still running".into()),
-            )
-        })?;
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        self.writer.checkpoint()
     }
 
     /// Runs `query` with a pooled connection on the blocking thread pool: the way handlers read.
@@ -193,92 +206,23 @@ impl Db {
         })?
     }
 
-    /// Runs `write` on the writer connection on the blocking thread pool: the one way handlers
-    /// change the database.
+    /// Runs `change` on the writer connection: the one way handlers change the database.
     ///
-    /// Writes take turns here, in the order they arrived, instead of contending for SQLite's write
-    /// lock, so no busy database ever reaches a client. At most [`MAX_QUEUED_WRITES`] may be
-    /// queued; past that the write is refused at once with 503 and `Retry-After`.
+    /// Changes queue, in the order they arrived, in front of the writer thread, which makes those
+    /// queued together in one transaction, each in a savepoint of its own, and commits them with
+    /// one fsync ([`crate::writer`]). This returns once the change is committed (with
+    /// `synchronous = FULL`, on disk) — or with its own error, its savepoint rolled back, or with
+    /// the error of a commit that failed (a full disk), nothing of its group stored. `change`
+    /// must not begin, commit or roll back a transaction itself.
     ///
-    /// `write` must have committed when it returns `Ok` (the handler answers 201 only then; with
-    /// `synchronous = FULL` the commit is on disk). Whatever it leaves open — a COMMIT that failed
-    /// because the disk is full — is rolled back, so every write starts outside any transaction.
-    pub async fn write<T, F>(&self, write: F) -> Result<T, ApiError>
+    /// At most [`crate::writer::MAX_QUEUED_WRITES`] changes may wait; past that the write is
+    /// refused at once with 503 and `Retry-After`.
+    pub async fn write<T, F>(&self, change: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let place = QueuePlace::take(&self.queued)?;
-        let mut conn = Arc::clone(&self.writer).lock_owned().await;
-        let path = self.path.clone();
-        web::block(move || {
-            // The place in the queue and the connection are held until the write is over, even
-            // if the client has gone away meanwhile.
-            let _place = place;
-            // Before: a write that panicked (and so never reached the line below) must not leave
-            // this one running inside its transaction, answered 201 but never committed.
-            leave_no_transaction_open(&mut conn, &path);
-            let outcome = write(&mut conn);
-            leave_no_transaction_open(&mut conn, &path);
-            outcome
-        })
-        .await
-        .map_err(|err| {
-            log::error!("blocking task failed: {err}");
-            ApiError::Internal
-        })?
-    }
-}
-
-/// A write's place in the bounded queue in front of the writer; dropping it frees the place.
-struct QueuePlace(Arc<AtomicUsize>);
-
-impl QueuePlace {
-    /// Takes a place, or refuses with 503 when [`MAX_QUEUED_WRITES`] are already queued.
-    fn take(queued: &Arc<AtomicUsize>) -> Result<QueuePlace, ApiError> {
-        let ahead = queued.fetch_add(1, Ordering::SeqCst);
-        let place = QueuePlace(Arc::clone(queued));
-        if ahead >= MAX_QUEUED_WRITES {
-            log::warn!("{ahead} writes are queued already; refusing one more");
-            return Err(ApiError::Unavailable(
-                "Too many writes are waiting; retry shortly.".into(),
-            ));
-        }
-        Ok(place)
-    }
-}
-
-impl Drop for QueuePlace {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Leaves the writer outside any transaction. SQLite undoes a failed statement by itself, but a
-/// COMMIT that fails (the disk filled up) may leave its transaction open, and every later BEGIN
-/// would then fail: rolling back here is what lets writes succeed again once space is freed. If
-/// even the rollback fails, the connection is replaced by a fresh one.
-fn leave_no_transaction_open(conn: &mut Connection, path: &Path) {
-    if conn.is_autocommit() {
-        return;
-    }
-    if let Err(err) = conn.execute_batch("ROLLBACK") {
-        log::error!("cannot roll back a failed write: {err}");
-    }
-    if conn.is_autocommit() {
-        return;
-    }
-    // No CREATE flag: if the file has vanished, a new empty database must not take its place.
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    match Connection::open_with_flags(path, flags).and_then(|mut fresh| {
-        configure_connection(&mut fresh)?;
-        Ok(fresh)
-    }) {
-        Ok(fresh) => {
-            log::warn!("replaced the writer connection, which was stuck in a transaction");
-            *conn = fresh;
-        }
-        Err(err) => log::error!("cannot reopen the writer connection: {err}"),
+        self.writer.write(change).await
     }
 }
 
@@ -387,6 +331,31 @@ const METRIC_COLUMNS: &str = "m.session_h, m.context_h, m.item_start_time, m.ite
      m.item_variant, m.item_fs_loc, m.kind, m.component, m.total_time, m.user_time, \
      m.kernel_time, m.cpu_usage, m.mem_usage, m.start_us";
 
+/// A row of [`METRIC_COLUMNS`] as listed, its text borrowed from SQLite's buffers.
+fn metric_record<'r>(row: &'r Row<'_>) -> rusqlite::Result<MetricRecord<'r>> {
+    let text = |i: usize| -> rusqlite::Result<&'r str> {
+        row.get_ref(i)?.as_str().map_err(|err| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(err))
+        })
+    };
+    Ok(MetricRecord {
+        session_h: text(0)?,
+        context_h: text(1)?,
+        item_start_time: text(2)?,
+        item_path: text(3)?,
+        item: text(4)?,
+        item_variant: text(5)?,
+        item_fs_loc: text(6)?,
+        kind: text(7)?,
+        component: text(8)?,
+        total_time: row.get(9)?,
+        user_time: row.get(10)?,
+        kernel_time: row.get(11)?,
+        cpu_usage: row.get(12)?,
+        mem_usage: row.get(13)?,
+    })
+}
+
 fn metric_from_row(row: &Row<'_>) -> rusqlite::Result<Metric> {
     Ok(Metric {
         session_h: row.get(0)?,
@@ -407,7 +376,8 @@ fn metric_from_row(row: &Row<'_>) -> rusqlite::Result<Metric> {
     })
 }
 
-/// Stores one metric; it is committed when this returns.
+/// Stores one metric (committed with the transaction it runs in; through [`Db::write`], before
+/// the handler answers).
 pub fn insert_metric(conn: &Connection, m: &Metric) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO metrics (session_h, context_h, item_start_time, item_path, item, \
@@ -462,18 +432,6 @@ pub fn list_metrics_by(
 
 /// A window of a selection that holds `count` metrics (as [`count_metrics_by`] answered in the
 /// same transaction), in its order.
-///
-/// SQLite keeps no statistics of this store, so it cannot tell a condition that keeps a few
-/// hundred metrics from one that keeps most of them; how the window is read is chosen here,
-/// from `count` and the number of metrics stored, so that no page reads the whole selection
-/// when it need not:
-/// - a window in the second half is read from the other end, in the exact reverse order
-///   (every sort key flipped; ties are broken by id), then turned around, so the last page
-///   costs what the first does;
-/// - a sorted selection holding a large share of the store is read by walking the sort
-///   column's index and testing each metric (`walk_sort_index`);
-/// - otherwise the window's ids are found first, from the indexes alone where they suffice,
-///   and then only its rows are read (`by_ids`).
 pub fn list_metrics_page(
     conn: &Connection,
     query: &MetricQuery,
@@ -481,12 +439,41 @@ pub fn list_metrics_page(
     limit: u64,
     count: u64,
 ) -> rusqlite::Result<Vec<Metric>> {
+    let mut metrics = Vec::new();
+    read_metrics_page(conn, query, offset, limit, count, &mut metrics)?;
+    Ok(metrics)
+}
+
+/// Hands the metrics of a window of a selection that holds `count` metrics to `sink`, in the
+/// selection's order.
+///
+/// SQLite keeps no statistics of this store, so it cannot tell a condition that keeps a few
+/// hundred metrics from one that keeps most of them; how the window is read is chosen here,
+/// from `count` and the number of metrics stored, so that no page reads the whole selection
+/// when it need not:
+/// - every metric in the order stored, while the ids are dense, is a seek by id (`by_position`);
+/// - a window in the second half is read from the other end, in the exact reverse order
+///   (every sort key flipped; ties are broken by id), then turned around, so the last page
+///   costs what the first does;
+/// - a sorted selection holding a large share of the store is read by walking the sort
+///   column's index and testing each metric (`walk_sort_index`);
+/// - otherwise the window's ids are found first, from the indexes alone where they suffice,
+///   and then only its rows are read (`by_ids`).
+fn read_metrics_page(
+    conn: &Connection,
+    query: &MetricQuery,
+    offset: u64,
+    limit: u64,
+    count: u64,
+    sink: &mut impl MetricSink,
+) -> rusqlite::Result<()> {
     let rows = limit.min(count.saturating_sub(offset));
     if rows == 0 {
-        return Ok(Vec::new());
+        return Ok(());
     }
-    if query.is_everything_in_order() {
-        return list_metrics(conn, offset, limit);
+    sink.expect(rows);
+    if query.is_everything_in_order() && ids_are_dense(conn, count)? {
+        return by_position(conn, offset, rows, sink);
     }
     let after = count - offset - rows;
     let (reversed, skip) = if after < offset {
@@ -501,17 +488,165 @@ pub fn list_metrics_page(
         count,
         stored: count_metrics(conn)?,
     };
-    let mut metrics = match walk_sort_index(conn, query, &window)? {
-        Some(metrics) => metrics,
-        None => by_ids(conn, query, &window)?,
-    };
-    if reversed {
-        metrics.reverse();
+    if !walk_sort_index(conn, query, &window, sink)? {
+        by_ids(conn, query, &window, sink)?;
     }
-    Ok(metrics)
+    if reversed {
+        sink.reverse();
+    }
+    Ok(())
 }
 
-/// Where a page lies in a selection, as [`list_metrics_page`] reads it.
+/// Takes the metrics of a page as SQLite yields them, one row of [`METRIC_COLUMNS`] at a time.
+trait MetricSink {
+    /// Learns how many rows are coming, to make room for them at once.
+    fn expect(&mut self, rows: u64);
+    /// Takes the next row.
+    fn push(&mut self, row: &Row<'_>) -> rusqlite::Result<()>;
+    /// How many rows it took.
+    fn len(&self) -> usize;
+    /// Forgets every row taken (a walk that did not find its whole window).
+    fn clear(&mut self);
+    /// Turns the rows taken around (a window read from the other end).
+    fn reverse(&mut self);
+}
+
+impl MetricSink for Vec<Metric> {
+    fn expect(&mut self, rows: u64) {
+        self.reserve(usize::try_from(rows).unwrap_or(0));
+    }
+    fn push(&mut self, row: &Row<'_>) -> rusqlite::Result<()> {
+        Vec::push(self, metric_from_row(row)?);
+        Ok(())
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
+    fn reverse(&mut self) {
+        self.as_mut_slice().reverse();
+    }
+}
+
+/// A page of metrics written as a JSON array, each row serialised from SQLite's own buffers as
+/// it is read: a page costs no `String` per field, no [`Metric`] and no `serde_json::Value`.
+/// The output is what serialising the page's [`Metric`]s gives, byte for byte.
+struct JsonRows<'a> {
+    out: &'a mut Vec<u8>,
+    /// Where the array's `[` is in `out`.
+    open: usize,
+    /// Where each row's object starts in `out`.
+    starts: Vec<usize>,
+    /// How many rows are coming ([`MetricSink::expect`]).
+    expected: usize,
+}
+
+impl<'a> JsonRows<'a> {
+    /// Opens the array at the end of `out`.
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        let open = out.len();
+        out.push(b'[');
+        JsonRows {
+            out,
+            open,
+            starts: Vec::new(),
+            expected: 0,
+        }
+    }
+
+    /// Closes the array.
+    fn finish(self) {
+        self.out.push(b']');
+    }
+}
+
+impl MetricSink for JsonRows<'_> {
+    fn expect(&mut self, rows: u64) {
+        self.expected = usize::try_from(rows).unwrap_or(0);
+        self.starts.reserve(self.expected);
+    }
+    fn push(&mut self, row: &Row<'_>) -> rusqlite::Result<()> {
+        if !self.starts.is_empty() {
+            self.out.push(b',');
+        }
+        let start = self.out.len();
+        self.starts.push(start);
+        metric_record(row)?
+            .write_json(self.out)
+            // Cannot happen: finite numbers (SQLite stores no NaN) written to memory.
+            .map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))?;
+        if self.starts.len() == 1 {
+            // Room for the rest of the page, guessed from its first row, so that the buffer
+            // is not copied over and over as it grows.
+            let guess = (self.out.len() - start + 1) * 9 / 8;
+            self.out.reserve(guess * self.expected.saturating_sub(1));
+        }
+        Ok(())
+    }
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+    fn clear(&mut self) {
+        self.out.truncate(self.open + 1);
+        self.starts.clear();
+    }
+    fn reverse(&mut self) {
+        let Some(&first) = self.starts.first() else {
+            return;
+        };
+        let mut reversed = Vec::with_capacity(self.out.len() - first);
+        let mut starts = Vec::with_capacity(self.starts.len());
+        let mut end = self.out.len();
+        for &start in self.starts.iter().rev() {
+            if !starts.is_empty() {
+                reversed.push(b',');
+            }
+            starts.push(first + reversed.len());
+            reversed.extend_from_slice(&self.out[start..end]);
+            // The previous row's object ends before the comma that precedes this one's (every
+            // object follows the `[` or a comma, so `start` is at least 1).
+            end = start - 1;
+        }
+        self.out.truncate(first);
+        self.out.extend_from_slice(&reversed);
+        self.starts = starts;
+    }
+}
+
+/// Whether the ids of the `count` metrics stored are exactly 1..=count, as they are while no
+/// metric was ever deleted: then the metric at position `n` of the order stored has id `n + 1`.
+fn ids_are_dense(conn: &Connection, count: u64) -> rusqlite::Result<bool> {
+    let max_id: u64 = conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM metrics")?
+        .query_row([], |row| row.get(0))?;
+    Ok(max_id == count)
+}
+
+/// `rows` metrics in the order stored after skipping `offset`, on a store whose ids are dense
+/// ([`ids_are_dense`]): a range of ids, read by seeking, so a deep page costs what the first
+/// does.
+///
+/// The range is given by both ends rather than with `LIMIT ?`: SQLite plans with the value
+/// bound to a LIMIT, so a statement with one is prepared anew every time a value is bound.
+fn by_position(
+    conn: &Connection,
+    offset: u64,
+    rows: u64,
+    sink: &mut impl MetricSink,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {METRIC_COLUMNS} FROM metrics m WHERE m.id > ?1 AND m.id <= ?2 ORDER BY m.id"
+    ))?;
+    let mut found = stmt.query(params![offset, offset + rows])?;
+    while let Some(row) = found.next()? {
+        sink.push(row)?;
+    }
+    Ok(())
+}
+
+/// Where a page lies in a selection, as [`read_metrics_page`] reads it.
 struct Window {
     /// Read in the reverse order.
     reversed: bool,
@@ -535,27 +670,28 @@ const MIN_WALK: u64 = 1_000;
 ///
 /// They may not be (a component whose tests all use much memory sits at one end of the memory
 /// index), so the walk is bounded to 4 times that many entries, and to half the selection's
-/// size, which sorting the selection would read anyway. `None` when the walk is not worth it, or
-/// did not find the whole window within its bound: the caller then sorts the selection, having
-/// spent at most half of what that costs. The rows found within the bound are exactly the
-/// window: the bounded walk yields a prefix of the order, so its matches are a prefix of the
-/// selection's.
+/// size, which sorting the selection would read anyway. `false` (and nothing left in `sink`)
+/// when the walk is not worth it, or did not find the whole window within its bound: the caller
+/// then sorts the selection, having spent at most half of what that costs. The rows found within
+/// the bound are exactly the window: the bounded walk yields a prefix of the order, so its
+/// matches are a prefix of the selection's.
 fn walk_sort_index(
     conn: &Connection,
     query: &MetricQuery,
     w: &Window,
-) -> rusqlite::Result<Option<Vec<Metric>>> {
+    sink: &mut impl MetricSink,
+) -> rusqlite::Result<bool> {
     let Some((column, _)) = query.sort() else {
-        return Ok(None);
+        return Ok(false);
     };
     if query.is_unfiltered() {
         // SQLite walks the index by itself, with nothing to test.
-        return Ok(None);
+        return Ok(false);
     }
     let expected = u128::from(w.skip + w.rows) * u128::from(w.stored) / u128::from(w.count);
     let bound = (expected * 4).max(u128::from(MIN_WALK));
     if bound * 2 > u128::from(w.count) {
-        return Ok(None);
+        return Ok(false);
     }
     let order = query.order_by(w.reversed, true);
     let sql = format!(
@@ -568,10 +704,15 @@ fn walk_sort_index(
     values.extend(query.params().iter().cloned());
     let values = with_window(values, w.skip, w.rows);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let found: Vec<Metric> = stmt
-        .query_map(params_from_iter(values), metric_from_row)?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok((found.len() as u64 == w.rows).then_some(found))
+    let mut found = stmt.query(params_from_iter(values))?;
+    while let Some(row) = found.next()? {
+        sink.push(row)?;
+    }
+    if sink.len() as u64 == w.rows {
+        return Ok(true);
+    }
+    sink.clear();
+    Ok(false)
 }
 
 /// Reads a window by finding its ids first (`id IN (SELECT id ... LIMIT ? OFFSET ?)`): the
@@ -582,7 +723,12 @@ fn walk_sort_index(
 /// store, the order is written so that SQLite cannot follow it through an index or the table:
 /// not knowing how few metrics a range keeps, it would walk every metric in order and test
 /// each, rather than read the range and sort it.
-fn by_ids(conn: &Connection, query: &MetricQuery, w: &Window) -> rusqlite::Result<Vec<Metric>> {
+fn by_ids(
+    conn: &Connection,
+    query: &MetricQuery,
+    w: &Window,
+    sink: &mut impl MetricSink,
+) -> rusqlite::Result<()> {
     let order = query.order_by(w.reversed, true);
     let small_range = query.ranges_only() && w.count.saturating_mul(4) <= w.stored;
     let inner_order = if small_range {
@@ -597,27 +743,18 @@ fn by_ids(conn: &Connection, query: &MetricQuery, w: &Window) -> rusqlite::Resul
     );
     let values = with_window(query.params().to_vec(), w.skip, w.rows);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(values), metric_from_row)?;
-    rows.collect()
+    let mut found = stmt.query(params_from_iter(values))?;
+    while let Some(row) = found.next()? {
+        sink.push(row)?;
+    }
+    Ok(())
 }
 
-/// Metrics in the order they were stored, `limit` of them after skipping `offset`.
-///
-/// While no metric was ever deleted the ids are exactly 1..=count, so a page is found by id
-/// (a seek) rather than by skipping `offset` rows, and a deep page costs what the first does.
+/// Metrics in the order stored, `limit` of them after skipping `offset`; a seek by id while the
+/// ids are dense, so a deep page costs what the first does.
 pub fn list_metrics(conn: &Connection, offset: u64, limit: u64) -> rusqlite::Result<Vec<Metric>> {
-    let dense = conn
-        .prepare_cached("SELECT coalesce(max(id), 0) FROM metrics")?
-        .query_row([], |row| row.get::<_, u64>(0))?
-        == count_metrics(conn)?;
-    let sql = if dense {
-        format!("SELECT {METRIC_COLUMNS} FROM metrics m WHERE m.id > ?2 ORDER BY m.id LIMIT ?1")
-    } else {
-        format!("SELECT {METRIC_COLUMNS} FROM metrics m ORDER BY m.id LIMIT ?1 OFFSET ?2")
-    };
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![limit, offset], metric_from_row)?;
-    rows.collect()
+    let count = count_metrics(conn)?;
+    list_metrics_page(conn, &MetricQuery::all(), offset, limit, count)
 }
 
 // ---------------------------------------------------------------- lists of names
@@ -766,9 +903,8 @@ fn context_from_row(row: &Row<'_>) -> rusqlite::Result<Context> {
 
 /// Stores a context, or finds the identical one already stored (pytest-xdist workers race to
 /// create the same context); a different one under the same hash is a conflict.
-pub fn insert_context(conn: &mut Connection, c: &Context) -> Result<Created<Context>, ApiError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let inserted = tx
+pub fn insert_context(conn: &Connection, c: &Context) -> Result<Created<Context>, ApiError> {
+    let inserted = conn
         .prepare_cached(&format!(
             "INSERT INTO contexts ({CONTEXT_COLUMNS}) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (h) DO NOTHING"
@@ -789,7 +925,7 @@ pub fn insert_context(conn: &mut Connection, c: &Context) -> Result<Created<Cont
     let outcome = if inserted == 1 {
         Created::New(c.clone())
     } else {
-        let stored = tx
+        let stored = conn
             .prepare_cached(&format!(
                 "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE h = ?1"
             ))?
@@ -799,7 +935,6 @@ pub fn insert_context(conn: &mut Connection, c: &Context) -> Result<Created<Cont
         }
         Created::Existing(stored)
     };
-    tx.commit()?;
     Ok(outcome)
 }
 
@@ -855,18 +990,20 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
 
 /// Stores a session with its tags, or finds the identical one already stored; a different one
 /// under the same hash is a conflict.
-pub fn insert_session(conn: &mut Connection, s: &Session) -> Result<Created<Session>, ApiError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+///
+/// Meant to run through [`Db::write`], whose savepoint keeps the session and its tags together:
+/// an error after the session row (a full disk) rolls both back.
+pub fn insert_session(conn: &Connection, s: &Session) -> Result<Created<Session>, ApiError> {
     let description = Value::Object(s.description.clone()).to_string();
-    let inserted = tx
+    let inserted = conn
         .prepare_cached(
             "INSERT INTO sessions (session_h, run_date, scm_ref, description) \
              VALUES (?1, ?2, ?3, ?4) ON CONFLICT (session_h) DO NOTHING",
         )?
         .execute(params![s.session_h, s.run_date, s.scm_ref, description])?;
     let outcome = if inserted == 1 {
-        let id = tx.last_insert_rowid();
-        let mut tag = tx.prepare_cached(
+        let id = conn.last_insert_rowid();
+        let mut tag = conn.prepare_cached(
             "INSERT INTO session_tags (session_id, name, value) VALUES (?1, ?2, ?3)",
         )?;
         for (name, value) in &s.description {
@@ -874,14 +1011,13 @@ pub fn insert_session(conn: &mut Connection, s: &Session) -> Result<Created<Sess
         }
         Created::New(s.clone())
     } else {
-        let stored =
-            find_session(&tx, &s.session_h)?.ok_or_else(|| rusqlite::Error::QueryReturnedNoRows)?;
+        let stored = find_session(conn, &s.session_h)?
+            .ok_or_else(|| rusqlite::Error::QueryReturnedNoRows)?;
         if stored != *s {
             return Err(conflict("session", &s.session_h));
         }
         Created::Existing(stored)
     };
-    tx.commit()?;
     Ok(outcome)
 }
 
@@ -1019,6 +1155,21 @@ pub trait Selection: Send + 'static {
         let _ = count;
         self.rows(conn, offset, limit)
     }
+    /// The window [`Selection::page`] reads, written to `out` as a JSON array.
+    fn write_page(
+        &self,
+        conn: &Connection,
+        offset: u64,
+        limit: u64,
+        count: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ApiError> {
+        let rows = self.page(conn, offset, limit, count)?;
+        serde_json::to_writer(out, &rows).map_err(|err| {
+            log::error!("cannot serialise a page: {err}");
+            ApiError::Internal
+        })
+    }
 }
 
 impl Selection for MetricQuery {
@@ -1037,6 +1188,19 @@ impl Selection for MetricQuery {
         count: u64,
     ) -> rusqlite::Result<Vec<Metric>> {
         list_metrics_page(conn, self, offset, limit, count)
+    }
+    fn write_page(
+        &self,
+        conn: &Connection,
+        offset: u64,
+        limit: u64,
+        count: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ApiError> {
+        let mut rows = JsonRows::new(out);
+        read_metrics_page(conn, self, offset, limit, count, &mut rows)?;
+        rows.finish();
+        Ok(())
     }
 }
 
@@ -1130,6 +1294,78 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap()
+    }
+
+    /// The page `query` selects at `offset`, read the plain way: SQLite sorting the whole
+    /// selection and skipping `offset` rows.
+    fn page_by_offset(conn: &Connection, query: &MetricQuery, offset: u64) -> Vec<Metric> {
+        let sql = format!(
+            "SELECT {METRIC_COLUMNS} FROM metrics m{}{} LIMIT 7 OFFSET {offset}",
+            query.where_sql(),
+            query.order_sql()
+        );
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let rows = stmt.query_map(params_from_iter(query.params()), metric_from_row);
+        rows.unwrap().collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn every_way_of_reading_a_page_gives_the_page_and_writes_it_as_serde_json_would() {
+        use crate::query::{Direction, NumericColumn, TextColumn};
+
+        // Arrange: 3,000 metrics, the 2,000 of kind `function` holding the largest memory, so
+        // that walking the memory index from its small end finds none of them for a while.
+        let (_dir, db) = open_temp();
+        let mut conn = db.pool.get().unwrap();
+        let tx = conn.transaction().unwrap();
+        for n in 0..3_000 {
+            let kind = if n >= 1_000 { "function" } else { "class" };
+            let mut m = metric(&format!("s{}", n % 7), kind, &format!("c{}", n % 5));
+            m.mem_usage = f64::from(n);
+            m.total_time = f64::from((n * 7_919) % 3_001) / 3.0;
+            m.item = format!("test \"{n}\"\n");
+            insert_metric(&tx, &m).unwrap();
+        }
+        tx.commit().unwrap();
+        let queries = [
+            MetricQuery::all(),
+            MetricQuery::all().eq(TextColumn::Kind, "function"),
+            MetricQuery::all().sorted(NumericColumn::TotalTime, Direction::Desc),
+            MetricQuery::all()
+                .eq(TextColumn::Kind, "function")
+                .sorted(NumericColumn::MemUsage, Direction::Asc),
+            MetricQuery::all()
+                .eq(TextColumn::Kind, "function")
+                .sorted(NumericColumn::MemUsage, Direction::Desc),
+        ];
+
+        for deleted in [false, true] {
+            if deleted {
+                // Ids are no longer dense: the page cannot be found by id any more.
+                conn.execute("DELETE FROM metrics WHERE id IN (2, 1500)", [])
+                    .unwrap();
+            }
+            for query in &queries {
+                let count = count_metrics_by(&conn, query).unwrap();
+                for offset in [0, 1, 100, count / 2, count - 100, count - 7] {
+                    // Act
+                    let metrics = list_metrics_page(&conn, query, offset, 7, count).unwrap();
+                    let mut json = Vec::new();
+                    query
+                        .write_page(&conn, offset, 7, count, &mut json)
+                        .unwrap();
+
+                    // Assert
+                    let expected = page_by_offset(&conn, query, offset);
+                    assert_eq!(metrics, expected, "{query:?} at {offset}");
+                    assert_eq!(
+                        String::from_utf8(json).unwrap(),
+                        serde_json::to_string(&expected).unwrap(),
+                        "{query:?} at {offset}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -1230,116 +1466,5 @@ mod tests {
         assert_eq!(count_contexts_by_prefix(&conn, "ab%").unwrap(), 1);
         assert_eq!(count_contexts_by_prefix(&conn, "ab").unwrap(), 2);
         assert_eq!(count_contexts_by_prefix(&conn, "ab_").unwrap(), 0);
-    }
-
-    /// Stores a context with hash `h` and nothing else of interest.
-    fn insert_bare_context(conn: &Connection, h: &str) -> rusqlite::Result<usize> {
-        conn.execute(
-            "INSERT INTO contexts (h, cpu_count, cpu_frequency, cpu_type, ram_total, \
-             machine_node, machine_type, machine_arch, system_info, python_info) \
-             VALUES (?1, 1, 1, '', 1, '', '', '', '', '')",
-            [h],
-        )
-    }
-
-    #[test]
-    fn a_write_beyond_the_queue_bound_is_refused_at_once_with_503_and_the_queued_ones_still_run() {
-        let (_dir, db) = open_temp();
-        actix_web::rt::System::new().block_on(async {
-            // Arrange: the writer is taken, so every write from here on has to queue.
-            let held = Arc::clone(&db.writer).lock_owned().await;
-            let mut queued: Vec<_> = (0..MAX_QUEUED_WRITES)
-                .map(|n| {
-                    Box::pin(db.write(move |conn| Ok(insert_bare_context(conn, &format!("q{n}"))?)))
-                })
-                .collect();
-            std::future::poll_fn(|cx| {
-                for write in &mut queued {
-                    let waiting = std::future::Future::poll(write.as_mut(), cx).is_pending();
-                    assert!(waiting, "a write did not wait");
-                }
-                std::task::Poll::Ready(())
-            })
-            .await;
-
-            // Act
-            let refused =
-                actix_web::rt::time::timeout(Duration::from_secs(10), db.write(|_| Ok(())))
-                    .await
-                    .expect("the write waited in the full queue instead of being refused");
-
-            // Assert: refused without waiting, as a 503 the client may retry ...
-            let response = actix_web::ResponseError::error_response(
-                &refused.expect_err("the queue is full, yet the write was accepted"),
-            );
-            assert_eq!(response.status(), 503);
-            assert!(response.headers().contains_key("retry-after"));
-            // ... while every queued write runs once the writer is free, and frees its place.
-            drop(held);
-            for write in queued {
-                write.await.expect("a queued write failed");
-            }
-            assert_eq!(db.queued.load(Ordering::SeqCst), 0);
-            db.write(|conn| Ok(insert_bare_context(conn, "after")?))
-                .await
-                .expect("the queue has room again");
-        });
-        let conn = db.pool.get().unwrap();
-        assert_eq!(
-            count_contexts_by_prefix(&conn, "").unwrap(),
-            MAX_QUEUED_WRITES as u64 + 1
-        );
-    }
-
-    #[test]
-    fn a_write_that_leaves_its_transaction_open_is_rolled_back_before_the_next_one() {
-        let (_dir, db) = open_temp();
-        actix_web::rt::System::new().block_on(async {
-            // Arrange: a write that fails after BEGIN, as a COMMIT on a full disk can.
-            let failed = db
-                .write(|conn| {
-                    conn.execute_batch("BEGIN IMMEDIATE")?;
-                    insert_bare_context(conn, "never")?;
-                    Err::<(), _>(ApiError::InsufficientStorage)
-                })
-                .await;
-            assert!(failed.is_err());
-
-            // Act
-            db.write(|conn| Ok(insert_bare_context(conn, "kept")?))
-                .await
-                .expect("the writer is stuck after a failed write");
-        });
-
-        // Assert: another connection sees the second write committed, and only it.
-        let conn = db.pool.get().unwrap();
-        assert_eq!(count_contexts_by_prefix(&conn, "kept").unwrap(), 1);
-        assert_eq!(count_contexts_by_prefix(&conn, "").unwrap(), 1);
-    }
-
-    #[test]
-    fn a_write_that_panics_inside_its_transaction_does_not_leave_the_next_one_uncommitted() {
-        let (_dir, db) = open_temp();
-        actix_web::rt::System::new().block_on(async {
-            // Arrange: a write that panics after BEGIN (a bug), skipping its own clean-up.
-            let failed = db
-                .write(|conn| -> Result<(), ApiError> {
-                    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-                    insert_bare_context(conn, "never").unwrap();
-                    panic!("a bug in a write");
-                })
-                .await;
-            assert!(failed.is_err());
-
-            // Act
-            db.write(|conn| Ok(insert_bare_context(conn, "kept")?))
-                .await
-                .expect("the writer is stuck after a panicking write");
-        });
-
-        // Assert
-        let conn = db.pool.get().unwrap();
-        assert_eq!(count_contexts_by_prefix(&conn, "kept").unwrap(), 1);
-        assert_eq!(count_contexts_by_prefix(&conn, "").unwrap(), 1);
     }
 }

@@ -15,8 +15,9 @@ use serde::Serialize;
 /// Per-field reasons, keyed by the field's name as the client spelled it (or its output name).
 pub type FieldErrors = BTreeMap<String, String>;
 
-/// Every way a request can fail, each mapped to one HTTP status.
-#[derive(Debug)]
+/// Every way a request can fail, each mapped to one HTTP status. `Clone`, because the error of a
+/// group commit that failed is the answer to every write of the group ([`crate::writer`]).
+#[derive(Debug, Clone)]
 pub enum ApiError {
     /// 400: the client sent something the contract rejects.
     BadRequest {

@@ -29,6 +29,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod query;
 pub mod routes;
+pub mod writer;
 
 use auth::Tokens;
 use config::ServeArgs;
@@ -42,18 +43,21 @@ pub struct AppState {
     pub page_size: u64,
 }
 
-/// Read connections per server: enough for every worker's readers, few enough that SQLite's file
-/// locking is not thrashed. Writes have a connection of their own ([`db::Db::write`]).
-const POOL_SIZE: u32 = 16;
+/// Read connections per server. A read holds one only while its query runs (a millisecond for a
+/// page of metrics), so 8 keep a few cores busy with room left for slower queries; each costs its
+/// page cache and the memory of the thread running it, so more would only add memory (measured:
+/// 16 connections took 10 MB more under load than 8). Writes have a connection of their own
+/// ([`db::Db::write`]).
+const POOL_SIZE: u32 = 8;
 
 /// How long a client may take to send its request line and headers; a slow (slowloris) client
 /// is disconnected after this instead of holding a connection forever.
 ///
-/// actix-http applies this to the first request of a connection only, so connections are not
-/// kept alive: every connection carries one request and is closed after its answer, and no
-/// client can hold one by trickling a second request. pytest-monitor opens a connection per
-/// request anyway, and closing also lets a graceful shutdown finish as soon as the requests in
-/// flight are answered.
+/// actix-http applies this to the first request of a connection only, so by default connections
+/// are not kept alive ([`Options::keep_alive`]): every connection carries one request and is
+/// closed after its answer, and no client can hold one by trickling a second request.
+/// pytest-monitor opens a connection per request anyway, and closing also lets a graceful
+/// shutdown finish as soon as the requests in flight are answered.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Open connections per worker thread; beyond it, new connections wait in the listen backlog
@@ -70,6 +74,14 @@ pub struct Options {
     pub tokens: Tokens,
     /// Connections each worker thread holds at most ([`MAX_CONNECTIONS_PER_WORKER`] by default).
     pub max_connections_per_worker: usize,
+    /// How long an idle connection is kept open for another request; `None` (the default): each
+    /// connection carries one request and is closed after its answer.
+    ///
+    /// Keeping connections alive saves a client that sends many requests a TCP handshake each,
+    /// but actix-http times only the headers of a connection's first request
+    /// ([`HEADER_TIMEOUT`]): a client that trickles the headers of a later one can hold the
+    /// connection as long as it likes, and enough such clients take every connection slot.
+    pub keep_alive: Option<Duration>,
 }
 
 impl Default for Options {
@@ -77,6 +89,7 @@ impl Default for Options {
         Options {
             tokens: Tokens::default(),
             max_connections_per_worker: MAX_CONNECTIONS_PER_WORKER,
+            keep_alive: None,
         }
     }
 }
@@ -102,7 +115,11 @@ pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io:
             .configure(routes::configure)
     })
     .client_request_timeout(HEADER_TIMEOUT)
-    .keep_alive(KeepAlive::Disabled)
+    .keep_alive(
+        options
+            .keep_alive
+            .map_or(KeepAlive::Disabled, KeepAlive::Timeout),
+    )
     .max_connections(options.max_connections_per_worker)
     .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .listen(listener)?
@@ -132,7 +149,7 @@ impl std::error::Error for ServeError {}
 
 /// Opens the database, binds the address and serves until SIGINT or SIGTERM.
 pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
-    let db = Db::open(&args.db, POOL_SIZE).map_err(ServeError::Database)?;
+    let db = Db::open_with(&args.db, POOL_SIZE, args.synchronous).map_err(ServeError::Database)?;
     let listener = TcpListener::bind(&args.bind)
         .map_err(|err| ServeError::Io(format!("cannot listen on {}: {err}", args.bind)))?;
     let address = listener
@@ -145,6 +162,12 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
     );
     let tokens = args.tokens();
     log::info!("access: {}", tokens.summary());
+    if args.synchronous == db::Synchronous::Normal {
+        log::info!(
+            "--synchronous normal: writes are answered once in the WAL, before they reach the \
+             disk; a power loss or OS crash may lose the last ones"
+        );
+    }
     if tokens.write.is_none() && !address.ip().is_loopback() {
         log::warn!(
             "listening on {address}, reachable from other machines, with no --token: \
@@ -153,6 +176,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
     }
     let options = Options {
         tokens,
+        keep_alive: args.keep_alive(),
         ..Options::default()
     };
     let state = AppState {

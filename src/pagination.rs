@@ -4,6 +4,7 @@
 //! envelope carries `prev_url`/`next_url` that keep every other query parameter of the request,
 //! so a client can walk a filtered listing by following links.
 
+use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -162,29 +163,72 @@ pub fn no_params(query: &[(String, String)]) -> Result<(), ApiError> {
     }
 }
 
-/// The 200 answer for one page of a listing: `extra` fields (such as the component a list
-/// belongs to), the rows under `key` (`metrics`, `sessions`, ...), and the paging links.
-pub fn envelope<T: Serialize>(
-    req: &HttpRequest,
-    extra: Map<String, Value>,
-    key: &str,
-    rows: &[T],
-    window: Window,
-) -> Result<HttpResponse, ApiError> {
-    let mut body = extra;
-    let rows = serde_json::to_value(rows).map_err(|err| {
-        log::error!("cannot serialise a page of {key}: {err}");
-        ApiError::Internal
-    })?;
-    body.insert(key.to_owned(), rows);
-    if window.page > 1 {
-        body.insert("prev_url".into(), page_url(req, window.page - 1).into());
+/// The 200 answer for one page of a listing, written into one buffer as the page is read:
+/// `extra` fields (such as the component a list belongs to), the rows under `key` (`metrics`,
+/// `sessions`, ...), then the paging links and the number of pages, in this order.
+///
+/// The rows are written by the selection itself ([`crate::db::Selection::write_page`]), so a
+/// page goes from SQLite's rows to the response body without a `serde_json::Value` in between.
+pub struct PageBody {
+    json: Vec<u8>,
+}
+
+impl PageBody {
+    /// Opens the body: `{`, the `extra` fields, and `key`, ready for the rows' array.
+    pub fn start(extra: &Map<String, Value>, key: &str) -> Result<Self, ApiError> {
+        let mut body = PageBody { json: Vec::new() };
+        body.json.push(b'{');
+        for (name, value) in extra {
+            body.field(name, value)?;
+            body.json.push(b',');
+        }
+        body.name(key)?;
+        Ok(body)
     }
-    if window.page < window.total_pages {
-        body.insert("next_url".into(), page_url(req, window.page + 1).into());
+
+    /// Where the rows' JSON array goes, once, right after [`PageBody::start`].
+    pub fn rows(&mut self) -> &mut Vec<u8> {
+        &mut self.json
     }
-    body.insert("total_page".into(), window.total_pages.into());
-    Ok(HttpResponse::Ok().json(Value::Object(body)))
+
+    /// Closes the body with `prev_url` and `next_url` (each only where there is such a page, and
+    /// keeping every other query parameter of `req`) and `total_page`, and answers it.
+    pub fn finish(mut self, req: &HttpRequest, window: Window) -> Result<HttpResponse, ApiError> {
+        if window.page > 1 {
+            self.json.push(b',');
+            self.field("prev_url", &page_url(req, window.page - 1))?;
+        }
+        if window.page < window.total_pages {
+            self.json.push(b',');
+            self.field("next_url", &page_url(req, window.page + 1))?;
+        }
+        self.json.push(b',');
+        self.field("total_page", &window.total_pages)?;
+        self.json.push(b'}');
+        Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(self.json))
+    }
+
+    /// `"name":value`.
+    fn field(&mut self, name: &str, value: &impl Serialize) -> Result<(), ApiError> {
+        self.name(name)?;
+        self.write(value)
+    }
+
+    /// `"name":`.
+    fn name(&mut self, name: &str) -> Result<(), ApiError> {
+        self.write(name)?;
+        self.json.push(b':');
+        Ok(())
+    }
+
+    fn write(&mut self, value: &(impl Serialize + ?Sized)) -> Result<(), ApiError> {
+        serde_json::to_writer(&mut self.json, value).map_err(|err| {
+            log::error!("cannot serialise a listing's envelope: {err}");
+            ApiError::Internal
+        })
+    }
 }
 
 #[cfg(test)]

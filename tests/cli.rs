@@ -18,6 +18,7 @@ fn monitor_server() -> Command {
         "MONITOR_SERVER_DB",
         "MONITOR_SERVER_BIND",
         "MONITOR_SERVER_PAGINATION_COUNT",
+        "MONITOR_SERVER_KEEP_ALIVE",
     ] {
         command.env_remove(var);
     }
@@ -57,12 +58,15 @@ fn help_shows_the_defaults_and_the_environment_variables() {
         "--db",
         "--bind",
         "--page-size",
+        "--keep-alive <SECONDS>",
         "[default: ./monitor.db]",
         "[default: 127.0.0.1:8050]",
         "[default: 500]",
+        "[default: 0]",
         "MONITOR_SERVER_DB",
         "MONITOR_SERVER_BIND",
         "MONITOR_SERVER_PAGINATION_COUNT",
+        "MONITOR_SERVER_KEEP_ALIVE",
     ] {
         assert!(help.contains(expected), "{expected} missing from:\n{help}");
     }

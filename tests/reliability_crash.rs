@@ -1,7 +1,9 @@
 //! Crash safety: what a 201 promises survives `kill -9`. The real binary is started, sixteen
 //! clients post metrics as fast as they are answered, the process is killed with SIGKILL in the
 //! middle of that, and a new process on the same file must list every metric that was answered
-//! 201, from a database that passes SQLite's integrity check.
+//! 201, from a database that passes SQLite's integrity check. Both with the default
+//! `--synchronous full` and with `--synchronous normal`, which answers once a commit is in the WAL
+//! without waiting for the disk: the process's death alone must not lose it either.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -33,7 +35,8 @@ struct Binary {
 }
 
 impl Binary {
-    fn start(db: &Path) -> Binary {
+    /// Starts the binary on `db` with `extra` arguments.
+    fn start(db: &Path, extra: &[&str]) -> Binary {
         let mut command = Command::new(env!("CARGO_BIN_EXE_monitor-server"));
         for (name, _) in std::env::vars() {
             if name.starts_with("MONITOR_SERVER_") {
@@ -47,6 +50,7 @@ impl Binary {
                 "--bind",
                 "127.0.0.1:0",
             ])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -198,10 +202,20 @@ fn listed_items(api: &str) -> Vec<String> {
 
 #[test]
 fn every_metric_answered_201_survives_a_kill_9_under_load_and_the_file_passes_integrity_check() {
+    kill_9_under_load_loses_nothing_acknowledged(&[]);
+}
+
+#[test]
+fn with_synchronous_normal_every_metric_answered_201_survives_a_kill_9_under_load_too() {
+    kill_9_under_load_loses_nothing_acknowledged(&["--synchronous", "normal"]);
+}
+
+/// The crash test, with the server started with `extra` arguments.
+fn kill_9_under_load_loses_nothing_acknowledged(extra: &[&str]) {
     // Arrange: the real binary, and sixteen clients posting as fast as they are answered.
     let dir = tempfile::tempdir().expect("cannot create a temporary directory");
     let db = dir.path().join("crash.db");
-    let mut server = Binary::start(&db);
+    let mut server = Binary::start(&db, extra);
     let (ack_tx, acks) = mpsc::channel();
     let clients: Vec<_> = (0..WRITERS)
         .map(|writer| {
@@ -231,7 +245,7 @@ fn every_metric_answered_201_survives_a_kill_9_under_load_and_the_file_passes_in
     acknowledged.extend(acks.iter());
 
     // Restart on the same file.
-    let server = Binary::start(&db);
+    let server = Binary::start(&db, &[]);
     let stored: HashSet<String> = listed_items(&server.api).into_iter().collect();
 
     // Assert: every acknowledged metric is there.
@@ -240,7 +254,7 @@ fn every_metric_answered_201_survives_a_kill_9_under_load_and_the_file_passes_in
         .filter(|item| !stored.contains(*item))
         .collect();
     eprintln!(
-        "crash: {} writes acknowledged before and during the kill -9, {} stored after the \
+        "crash {extra:?}: {} writes acknowledged before and during the kill -9, {} stored after the \
          restart ({} committed but unanswered), {} lost",
         acknowledged.len(),
         stored.len(),

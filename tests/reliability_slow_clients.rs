@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use monitor_server::auth::Tokens;
 use monitor_server::routes::{BODY_LIMIT, BODY_TIMEOUT};
 use monitor_server::{Options, HEADER_TIMEOUT};
-use reliability_common::{agent, exchange, metric, raw_exchange, spawn_app, spawn_app_with, App};
+use reliability_common::{
+    agent, exchange, metric, raw_exchange, spawn_app, spawn_app_with, status_of, App, DEADLINE,
+};
 
 /// How much later than its timeout the server may drop a slow client.
 const MARGIN: Duration = Duration::from_secs(3);
@@ -442,4 +444,88 @@ fn connections_beyond_the_cap_wait_and_are_served_once_the_header_timeout_frees_
     );
     eprintln!("with every slot taken, a new client was served after {waited:?}");
     drop(idle);
+}
+
+/// Reads one HTTP/1.1 answer with a `Content-Length` from `stream`, leaving the connection open;
+/// returns its head and body.
+fn read_answer(stream: &mut TcpStream) -> (String, String) {
+    let mut read = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut buf).expect("no answer");
+        assert!(n > 0, "the server closed the connection mid-answer");
+        read.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&read[..head_end]).into_owned();
+    let length: usize = head
+        .to_ascii_lowercase()
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no content-length in {head}"));
+    while read.len() < head_end + length {
+        let n = stream.read(&mut buf).expect("the body did not arrive");
+        assert!(n > 0, "the server closed the connection mid-body");
+        read.extend_from_slice(&buf[..n]);
+    }
+    let body = String::from_utf8_lossy(&read[head_end..head_end + length]).into_owned();
+    (head, body)
+}
+
+#[test]
+fn with_keep_alive_on_a_post_and_a_get_are_answered_over_one_connection() {
+    // Arrange
+    let app = spawn_app_with(Options {
+        keep_alive: Some(Duration::from_secs(5)),
+        ..Options::default()
+    });
+    let mut stream = TcpStream::connect(app.addr).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let body = metric("kept_alive").to_string();
+    let post = format!(
+        "POST /api/v1/metrics/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+
+    // Act: two requests, one after the other, on the same connection.
+    stream.write_all(post.as_bytes()).unwrap();
+    let (stored_head, _) = read_answer(&mut stream);
+    stream
+        .write_all(b"GET /api/v1/metrics/count HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (count_head, count) = read_answer(&mut stream);
+
+    // Assert
+    assert_eq!(status_of(&stored_head), 201, "{stored_head}");
+    assert!(
+        !stored_head
+            .to_ascii_lowercase()
+            .contains("connection: close"),
+        "{stored_head}"
+    );
+    assert_eq!(status_of(&count_head), 200, "{count_head}");
+    assert_eq!(count, r#"{"count":1}"#);
+}
+
+#[test]
+fn with_keep_alive_off_by_default_the_server_answers_connection_close_and_closes() {
+    // Arrange
+    let app = spawn_app(Tokens::default());
+
+    // Act: a request that asks for nothing about the connection (HTTP/1.1: keep it).
+    let (status, answer) = raw_exchange(
+        app.addr,
+        b"GET /api/v1/metrics/count HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+
+    // Assert: answered, told the connection closes, and closed (raw_exchange reads to the end).
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
 }

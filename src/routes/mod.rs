@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::db::Selection;
 use crate::error::ApiError;
 use crate::models::JsonObject;
-use crate::pagination::{envelope, query_pairs, PageRequest};
+use crate::pagination::{query_pairs, PageBody, PageRequest};
 use crate::query::MetricQuery;
 use crate::AppState;
 
@@ -363,6 +363,7 @@ pub async fn listing<S: Selection>(
     selection: S,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::from_query(&query_pairs(req)?, state.page_size)?;
+    let mut body = PageBody::start(&extra, key)?;
     let found = state
         .db
         .run(move |conn| {
@@ -371,13 +372,13 @@ pub async fn listing<S: Selection>(
             let Some(window) = page.window(count)? else {
                 return Ok(None);
             };
-            let rows = selection.page(&tx, window.offset, window.limit, count)?;
-            Ok(Some((rows, window)))
+            selection.write_page(&tx, window.offset, window.limit, count, body.rows())?;
+            Ok(Some((body, window)))
         })
         .await?;
     match found {
         None => Ok(HttpResponse::NoContent().finish()),
-        Some((rows, window)) => envelope(req, extra, key, &rows, window),
+        Some((body, window)) => body.finish(req, window),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `/resources/<r>/{head|tail}[/<n>]/metrics`: the metrics that used the most (head) or the least
 //! (tail) of a resource, overall or within a component, a pipeline, or a build.
 
+use actix_web::http::header::ContentType;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::db::Selection;
@@ -50,18 +51,26 @@ async fn ranked(
         },
     };
     let query = base.sorted(column, direction);
-    let metrics = state
+    let body = state
         .db
         .run(move |conn| {
             let tx = conn.transaction()?;
             let count = query.count(&tx)?;
-            Ok(query.page(&tx, 0, rows, count)?)
+            if count == 0 {
+                return Ok(None);
+            }
+            let mut body = br#"{"metrics":"#.to_vec();
+            query.write_page(&tx, 0, rows, count, &mut body)?;
+            body.push(b'}');
+            Ok(Some(body))
         })
         .await?;
-    if metrics.is_empty() {
-        return Ok(HttpResponse::NoContent().finish());
+    match body {
+        None => Ok(HttpResponse::NoContent().finish()),
+        Some(body) => Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(body)),
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "metrics": metrics })))
 }
 
 /// `GET /resources/<r>/<head|tail>/metrics`.

@@ -228,6 +228,7 @@ pub fn monitor_server() -> Command {
         "MONITOR_SERVER_PAGINATION_COUNT",
         "MONITOR_SERVER_TOKEN",
         "MONITOR_SERVER_READ_TOKEN",
+        "MONITOR_SERVER_KEEP_ALIVE",
     ] {
         command.env_remove(var);
     }
