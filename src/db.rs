@@ -768,6 +768,14 @@ fn context_from_row(row: &Row<'_>) -> rusqlite::Result<Context> {
 /// create the same context); a different one under the same hash is a conflict.
 pub fn insert_context(conn: &mut Connection, c: &Context) -> Result<Created<Context>, ApiError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let outcome = store_context(&tx, c)?;
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// [`insert_context`] inside a transaction the caller holds and commits (an import stores a
+/// whole file in one).
+pub fn store_context(tx: &Connection, c: &Context) -> Result<Created<Context>, ApiError> {
     let inserted = tx
         .prepare_cached(&format!(
             "INSERT INTO contexts ({CONTEXT_COLUMNS}) \
@@ -799,7 +807,6 @@ pub fn insert_context(conn: &mut Connection, c: &Context) -> Result<Created<Cont
         }
         Created::Existing(stored)
     };
-    tx.commit()?;
     Ok(outcome)
 }
 
@@ -857,6 +864,13 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
 /// under the same hash is a conflict.
 pub fn insert_session(conn: &mut Connection, s: &Session) -> Result<Created<Session>, ApiError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let outcome = store_session(&tx, s)?;
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// [`insert_session`] inside a transaction the caller holds and commits.
+pub fn store_session(tx: &Connection, s: &Session) -> Result<Created<Session>, ApiError> {
     let description = Value::Object(s.description.clone()).to_string();
     let inserted = tx
         .prepare_cached(
@@ -875,13 +889,12 @@ pub fn insert_session(conn: &mut Connection, s: &Session) -> Result<Created<Sess
         Created::New(s.clone())
     } else {
         let stored =
-            find_session(&tx, &s.session_h)?.ok_or_else(|| rusqlite::Error::QueryReturnedNoRows)?;
+            find_session(tx, &s.session_h)?.ok_or_else(|| rusqlite::Error::QueryReturnedNoRows)?;
         if stored != *s {
             return Err(conflict("session", &s.session_h));
         }
         Created::Existing(stored)
     };
-    tx.commit()?;
     Ok(outcome)
 }
 
