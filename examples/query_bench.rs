@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::Method;
 use monitor_server::db::{self, Db};
 use monitor_server::models::{parse_iso8601, tag_value};
-use monitor_server::routes::{API_PREFIX, ENDPOINTS};
+use monitor_server::routes::{QueryKind, API_PREFIX, ENDPOINTS};
 use monitor_server::AppState;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
@@ -231,9 +231,11 @@ fn request(agent: &ureq::Agent, url: &str) -> (u16, String) {
     let held = match serde_json::from_str::<Value>(&body) {
         Ok(Value::Object(object)) => match object.get("count") {
             Some(count) => count.to_string(),
+            // A comparison's rows are its tests, not its notes.
             None => object
-                .values()
-                .find_map(Value::as_array)
+                .get("tests")
+                .and_then(Value::as_array)
+                .or_else(|| object.values().find_map(Value::as_array))
                 .map(|rows| rows.len().to_string())
                 .unwrap_or_else(|| "-".into()),
         },
@@ -462,7 +464,8 @@ fn fill(pattern: &str, values: &Values) -> String {
 fn cases(values: &Values) -> Vec<Case> {
     let mut cases: Vec<Case> = ENDPOINTS
         .iter()
-        .filter(|e| e.method == Method::GET)
+        // `/compare` needs its sides: it is measured below, with them.
+        .filter(|e| e.method == Method::GET && e.query != QueryKind::Comparison)
         .map(|e| Case {
             label: e.path.to_owned(),
             url: fill(e.path, values),
@@ -485,7 +488,17 @@ fn cases(values: &Values) -> Vec<Case> {
     let component = values.get("component");
     let pipeline = values.get("pipeline");
     let build = values.get("build");
+    let one_build = format!("build:{pipeline}/{build}");
+    let last_builds = format!("last:{pipeline}/10");
     let extra: Vec<(&str, (String, String))> = vec![
+        (
+            "/compare",
+            query(&[("baseline", &one_build), ("candidate", &one_build)]),
+        ),
+        (
+            "/compare",
+            query(&[("baseline", &last_builds), ("candidate", &one_build)]),
+        ),
         ("/metrics", query(&[("page", "-1")])),
         ("/metrics", query(&[("page", "1000")])),
         (

@@ -1,7 +1,9 @@
 //! The command line: `monitor-server [serve] [--db PATH] [--bind ADDR:PORT] [--page-size N]
-//! [--token T] [--read-token T] [--keep-alive SECONDS] [--synchronous full|normal]` and
-//! `monitor-server backup [--db PATH] OUT`, each flag with a `MONITOR_SERVER_*` environment
-//! variable behind it.
+//! [--token T] [--read-token T] [--keep-alive SECONDS] [--synchronous full|normal]`,
+//! `monitor-server backup [--db PATH] OUT`,
+//! `monitor-server import FILE... [--db PATH | --server URL [--token T]]` and
+//! `monitor-server compare --server URL --baseline SPEC --candidate SPEC [...]`, each flag with a
+//! `MONITOR_SERVER_*` environment variable behind it.
 
 use std::path::PathBuf;
 
@@ -34,6 +36,137 @@ pub enum Command {
     Serve(ServeArgs),
     /// Copy the database consistently, even while a server is writing to it.
     Backup(BackupArgs),
+    /// Store the sessions, contexts and metrics of pytest-monitor's local database files.
+    Import(ImportArgs),
+    /// Compare a candidate's test runs with a baseline's on a running server; exit 1 when a
+    /// test regressed, 0 when none did, 2 when the comparison could not be made.
+    Compare(CompareArgs),
+}
+
+/// What `monitor-server compare` compares, on which server, and how it reports it.
+#[derive(Clone, Args)]
+pub struct CompareArgs {
+    /// The server, such as http://127.0.0.1:8050 (a trailing /api/v1 is accepted too).
+    #[arg(long, env = "MONITOR_SERVER_URL", value_name = "URL")]
+    pub server: String,
+    /// The runs compared against: session:<hash or prefix>, scm:<ref prefix>,
+    /// build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or last:<pipeline>/<n>.
+    #[arg(long, value_name = "SPEC")]
+    pub baseline: String,
+    /// The runs judged, written the same way.
+    #[arg(long, value_name = "SPEC")]
+    pub candidate: String,
+    /// Wall-time growth beyond which a test regressed, such as 20% (the server's default: 20%).
+    #[arg(long, value_name = "PERCENT", value_parser = parse_amount)]
+    pub max_slowdown: Option<f64>,
+    /// Memory growth beyond which a test regressed, such as 10% (the server's default: 10%).
+    #[arg(long, value_name = "PERCENT", value_parser = parse_amount)]
+    pub max_memory_growth: Option<f64>,
+    /// CPU-time growth beyond which a test regressed (by default CPU time is only reported).
+    #[arg(long, value_name = "PERCENT", value_parser = parse_amount)]
+    pub max_cpu_slowdown: Option<f64>,
+    /// Time changes smaller than this many seconds are ignored (the server's default: 0.1).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_amount)]
+    pub min_time: Option<f64>,
+    /// Memory changes smaller than this many MB are ignored (the server's default: 1).
+    #[arg(long, value_name = "MB", value_parser = parse_amount)]
+    pub min_memory: Option<f64>,
+    /// With 2 or more baseline runs, a change must also exceed K standard deviations of the
+    /// baseline (the server's default: 3).
+    #[arg(long, value_name = "K", value_parser = parse_amount)]
+    pub sigma: Option<f64>,
+    /// Compare each test across machines (execution contexts) instead of within each.
+    #[arg(long)]
+    pub ignore_context: bool,
+    /// How to print the verdicts: an aligned table, Markdown for a pull-request comment, or the
+    /// server's JSON.
+    #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
+    pub format: CompareFormat,
+    /// Token the server requires for reads, sent as `Authorization: Bearer`.
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for CompareArgs {
+    /// Written by hand so that the token never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompareArgs")
+            .field("server", &self.server)
+            .field("baseline", &self.baseline)
+            .field("candidate", &self.candidate)
+            .field("format", &self.format)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// How `monitor-server compare` prints its verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    /// Aligned columns, every test.
+    Table,
+    /// A pull-request comment: the tests that changed, regressions first.
+    Markdown,
+    /// The server's answer as it is.
+    Json,
+}
+
+/// A number of 0 or more, optionally followed by `%`: `20%`, `20`, `0.05`.
+fn parse_amount(text: &str) -> Result<f64, String> {
+    crate::compare::parse_number(text)
+        .ok_or_else(|| format!("`{text}` is not a number of 0 or more (such as 20% or 0.5)"))
+}
+
+/// What to import, and where to.
+#[derive(Clone, Args)]
+pub struct ImportArgs {
+    /// pytest-monitor's local databases (`.pymon`, written by the plugin unless run with `--no-db`).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// SQLite database to store into (the default); created with its schema if missing
+    /// [env: MONITOR_SERVER_DB] [default: ./monitor.db]
+    // The environment variable and the default are applied by `db_path`, not by clap, for which
+    // a value from the environment would conflict with `--server` as much as the flag does.
+    #[arg(long, value_name = "PATH", conflicts_with = "server")]
+    pub db: Option<PathBuf>,
+    /// Send to a running monitor-server instead, e.g. http://127.0.0.1:8050/api/v1.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Token the server requires for writes (with `--server`), sent as `Authorization: Bearer`.
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+}
+
+impl ImportArgs {
+    /// The database to store into: `--db`, else `MONITOR_SERVER_DB`, else `./monitor.db`.
+    pub fn db_path(&self) -> PathBuf {
+        self.db
+            .clone()
+            .or_else(|| std::env::var_os("MONITOR_SERVER_DB").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("./monitor.db"))
+    }
+}
+
+impl std::fmt::Debug for ImportArgs {
+    /// Written by hand so that the token never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportArgs")
+            .field("files", &self.files)
+            .field("db", &self.db)
+            .field("server", &self.server)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// What to back up, and where to.

@@ -19,9 +19,12 @@ use actix_web::{web, App, HttpServer};
 
 pub mod auth;
 pub mod backup;
+pub mod compare;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod gate;
+pub mod import;
 pub mod limits;
 pub mod migrate;
 pub mod models;

@@ -26,6 +26,8 @@ fn main() -> ExitCode {
             }
             Err(err) => fail(&err, 1),
         },
+        Command::Import(args) => ExitCode::from(monitor_server::import::run(&args)),
+        Command::Compare(args) => ExitCode::from(monitor_server::gate::run(&args)),
     }
 }
 

@@ -33,7 +33,7 @@ pub fn document() -> Value {
             "license": {"name": "MIT"}
         },
         "paths": paths,
-        "components": {"schemas": schemas()}
+        "components": {"schemas": all_schemas()}
     })
 }
 
@@ -153,6 +153,13 @@ fn query_parameters(kind: QueryKind) -> Vec<Value> {
             ]);
             all
         }
+        QueryKind::Comparison => crate::compare::PARAMETERS
+            .iter()
+            .map(|(name, kind, required, description)| {
+                json!({"name": name, "in": "query", "required": required,
+                       "schema": {"type": kind}, "description": description})
+            })
+            .collect(),
     }
 }
 
@@ -277,6 +284,17 @@ fn responses(answer: Answer) -> Value {
                 json!({"description": "The document.", "content": {media: {}}}),
             );
         }
+        Answer::Comparison => {
+            responses.insert(
+                "200".into(),
+                json!({"description": "The comparison.",
+                       "content": {"application/json": {"schema": schema_ref("Comparison")}}}),
+            );
+            responses.insert(
+                "404".into(),
+                error_response("The baseline or the candidate matches no session."),
+            );
+        }
     }
     if !matches!(answer, Answer::Document(_)) {
         responses.insert(
@@ -291,6 +309,16 @@ fn responses(answer: Answer) -> Value {
         );
     }
     Value::Object(responses)
+}
+
+/// The record schemas, with those of the comparison.
+fn all_schemas() -> Value {
+    let mut all = schemas();
+    if let (Value::Object(all), Value::Object(more)) = (&mut all, crate::compare::openapi_schemas())
+    {
+        all.extend(more);
+    }
+    all
 }
 
 fn schemas() -> Value {

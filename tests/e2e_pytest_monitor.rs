@@ -1,7 +1,9 @@
 //! End to end with the real client: pytest-monitor 1.6.6, installed in a Python venv cached under
 //! the target directory, runs a small pytest suite and uploads to the real `monitor-server` binary
 //! (`--remote-server http://127.0.0.1:PORT/api/v1`); the test then reads back what was stored
-//! through the API and checks it against what the plugin measured and sent.
+//! through the API and checks it against what the plugin measured and sent. Without
+//! `--remote-server` the plugin keeps its history in `.pymon`: `monitor-server import` must then
+//! store exactly what a live upload would have, and nothing more when the run was uploaded too.
 //!
 //! Prerequisites (python3 with `venv`, and PyPI for the first run): when they are missing the
 //! tests fail on CI (`CI=true`) and print a loud `SKIPPED:` line elsewhere; they never pass
@@ -338,7 +340,11 @@ impl Drop for Server {
 
 impl Server {
     fn start() -> Server {
-        let dir = tempfile::tempdir().expect("temp dir for the database");
+        Self::start_in(tempfile::tempdir().expect("temp dir for the database"))
+    }
+
+    /// Serves `dir/monitor.db`, which may exist already.
+    fn start_in(dir: tempfile::TempDir) -> Server {
         let db = dir.path().join("monitor.db");
         let mut child = Command::new(env!("CARGO_BIN_EXE_monitor-server"))
             .arg("--db")
@@ -470,11 +476,15 @@ fn write_suite() -> tempfile::TempDir {
 
 /// Runs the suite under the plugin; asserts that pytest passed and that the plugin never
 /// switched its upload off. Returns pytest's combined output.
-fn run_pytest(python: &Path, suite: &Path, remote: &str, extra: &[&str]) -> String {
+fn run_pytest(python: &Path, suite: &Path, remote: Option<&str>, extra: &[&str]) -> String {
     let mut cmd = Command::new(python);
     cmd.current_dir(suite)
         .args(["-m", "pytest", "-p", "no:cacheprovider", "--color=no"])
-        .args(["--remote-server", remote])
+        .args(
+            remote
+                .into_iter()
+                .flat_map(|remote| ["--remote-server", remote]),
+        )
         .args(["--tag", "team=storage", "--description", "e2e run"])
         .args(extra)
         // The session's pipeline tags, through the plugin's GitLab CI detection.
@@ -845,7 +855,7 @@ fn plain_run_stores_one_metric_per_test_tagged_from_the_command_line_and_ci() {
     run_pytest(
         &python,
         suite.path(),
-        &remote,
+        Some(&remote),
         &["--db", "pymon.db", "--force-component", "storage"],
     );
 
@@ -870,7 +880,7 @@ fn xdist_run_stores_one_metric_per_test_and_one_context() {
     run_pytest(
         &python,
         suite.path(),
-        &server.base,
+        Some(&server.base),
         &["-n", "2", "--no-db", "--component-prefix", "storage"],
     );
 
@@ -908,4 +918,95 @@ fn xdist_run_stores_one_metric_per_test_and_one_context() {
     // worker's GET then answers 200, so the workers never post it (no race on POST /contexts/).
     let h = str_of(&stored.context, "h");
     assert!(stored.metrics.iter().all(|m| str_of(m, "context_h") == h));
+}
+
+// ------------------------------------------------------------------------------ import
+
+/// `monitor-server import FILE --db DB` (or any other target arguments), returning its stdout
+/// after asserting that it succeeded.
+fn import(file: &Path, target: &[&std::ffi::OsStr]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+        .arg("import")
+        .arg(file)
+        .args(target)
+        .env_remove("MONITOR_SERVER_DB")
+        .env_remove("MONITOR_SERVER_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run monitor-server import");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "import failed ({}): {stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+const NOTHING_NEW: &str = "0 sessions, 0 contexts, 0 metrics added; \
+                           1 session, 1 context, 7 metrics were already stored";
+
+/// The plugin without `--remote-server` keeps its history in `.pymon`; imported, it is served
+/// exactly as a live upload would have been.
+#[test]
+fn a_local_pymon_imported_with_the_import_command_is_served_like_a_live_upload() {
+    let Some(python) = venv_python("local_pymon_import") else {
+        return;
+    };
+    let suite = write_suite();
+    run_pytest(
+        &python,
+        suite.path(),
+        None,
+        &["--force-component", "storage"],
+    );
+    let pymon = suite.path().join(".pymon");
+    assert!(pymon.is_file(), "the plugin wrote no .pymon");
+    let dir = tempfile::tempdir().expect("temp dir for the database");
+    let db = dir.path().join("monitor.db");
+
+    let summary = import(&pymon, &["--db".as_ref(), db.as_os_str()]);
+
+    assert!(
+        summary.contains("1 session, 1 context, 7 metrics added"),
+        "{summary}"
+    );
+    let server = Server::start_in(dir);
+    let stored = check_stored(&server, "storage");
+    compare_with_local_db(&pymon, &stored);
+    // Again, while the server is running on the same file: nothing new.
+    let again = import(&pymon, &["--db".as_ref(), db.as_os_str()]);
+    assert!(again.contains(NOTHING_NEW), "{again}");
+    assert_eq!(server.list("metrics"), stored.metrics);
+    assert_eq!(server.list("sessions"), stored.sessions);
+}
+
+/// A run uploaded live that also kept its `.pymon`: importing that file afterwards, through the
+/// API or into the database, adds nothing, because the plugin sends what it writes locally.
+#[test]
+fn a_run_uploaded_live_and_imported_afterwards_is_stored_once() {
+    let Some(python) = venv_python("live_then_import") else {
+        return;
+    };
+    let server = Server::start();
+    let suite = write_suite();
+    run_pytest(
+        &python,
+        suite.path(),
+        Some(&server.base),
+        &["--db", "pymon.db", "--force-component", "storage"],
+    );
+    let pymon = suite.path().join("pymon.db");
+    let stored = check_stored(&server, "storage");
+
+    let through_api = import(&pymon, &["--server".as_ref(), server.base.as_ref()]);
+    let db = server._dir.path().join("monitor.db");
+    let into_db = import(&pymon, &["--db".as_ref(), db.as_os_str()]);
+
+    assert!(through_api.contains(NOTHING_NEW), "{through_api}");
+    assert!(into_db.contains(NOTHING_NEW), "{into_db}");
+    assert_eq!(server.list("metrics"), stored.metrics);
+    assert_eq!(server.list("sessions"), stored.sessions);
+    assert_eq!(server.list("contexts"), vec![stored.context]);
 }

@@ -16,6 +16,7 @@ use crate::pagination::{query_pairs, PageBody, PageRequest};
 use crate::query::MetricQuery;
 use crate::AppState;
 
+pub mod compare;
 pub mod components;
 pub mod contexts;
 pub mod docs;
@@ -48,6 +49,8 @@ pub enum QueryKind {
     MetricCountFilters,
     /// Paging plus `with_flags`, `restrict_flags`, `method`.
     SessionFlags,
+    /// The sides and thresholds of a comparison ([`crate::compare::PARAMETERS`]).
+    Comparison,
 }
 
 /// What a route answers, for the OpenAPI document.
@@ -71,6 +74,8 @@ pub enum Answer {
     Ranked,
     /// 200 a document of this media type.
     Document(&'static str),
+    /// 200 a comparison of two sets of runs; 404 when a side matches no session.
+    Comparison,
 }
 
 /// One route: method, path under [`API_PREFIX`], its handler and what the document says of it.
@@ -251,6 +256,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
     endpoint!(GET "/resources/{resource}/pipelines/{pipeline}/builds/{build}/{direction}/{n}/metrics",
         resources::build_n, "resources", None, Answer::Ranked,
         "Head or tail (n rows) of a resource among the metrics of one build of a pipeline."),
+    // regressions
+    endpoint!(GET "/compare", compare::get, "compare", Comparison, Answer::Comparison,
+        "Compare a candidate set of runs with a baseline: per test, wall time, CPU time and memory, with a verdict."),
     // the document
     endpoint!(GET "/openapi.json", docs::openapi, "documentation", None,
         Answer::Document("application/json"), "This API's OpenAPI 3 document."),

@@ -34,10 +34,41 @@ fn sample_query_value(name: &str) -> &'static str {
         "from" => "2021-03-01T00:00:00",
         "to" => "2021-03-02T00:00:00Z",
         "min_total_time" | "min_mem_usage" => "0.5",
+        "baseline" | "candidate" => "session:sample",
+        "max_slowdown" | "max_memory_growth" | "max_cpu_slowdown" | "min_time" | "min_memory"
+        | "sigma" => "0.5",
+        "ignore_context" => "true",
+        "only" => "regressed",
         "method" => "match_all",
         "with_flags" => "pipeline_branch",
         "restrict_flags" => "main",
         _ => "sample",
+    }
+}
+
+/// A server holding one session, `sample`, which the sample values of `/compare` name.
+fn spawn_app_with_a_sample_session() -> TestApp {
+    let app = spawn_app();
+    app.create("/api/v1/sessions/", &crate::helpers::session("sample"));
+    app
+}
+
+/// `?name=value&...` for the query parameters an operation requires, empty when none.
+fn required_query(operation: &Value) -> String {
+    let required: Vec<String> = operation["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["in"] == "query" && p["required"] == true)
+        .map(|p| {
+            let name = p["name"].as_str().unwrap();
+            format!("{name}={}", sample_query_value(name))
+        })
+        .collect();
+    if required.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", required.join("&"))
     }
 }
 
@@ -131,12 +162,12 @@ fn the_document_describes_nothing_the_route_table_does_not_register() {
 
 #[test]
 fn every_documented_path_is_answered_by_a_route_of_the_router() {
-    let app = spawn_app();
+    let app = spawn_app_with_a_sample_session();
     let doc = document(&app);
 
     for (path, methods) in doc["paths"].as_object().unwrap() {
-        let url = concrete(path);
-        for method in methods.as_object().unwrap().keys() {
+        for (method, operation) in methods.as_object().unwrap() {
+            let url = format!("{}{}", concrete(path), required_query(operation));
             let reply = match method.as_str() {
                 "get" if path.ends_with("/docs") => (app.get_text(&url).0, Value::Null),
                 "get" => app.get(&url),
@@ -166,7 +197,7 @@ fn every_listing_answers_204_and_every_count_0_on_an_empty_database() {
                 assert_eq!(app.get(&url), (204, Value::Null), "GET {url}");
             }
             Answer::Count => assert_eq!(app.get(&url), (200, json!({"count": 0})), "GET {url}"),
-            Answer::Document(_) | Answer::Created(_) => {}
+            Answer::Document(_) | Answer::Created(_) | Answer::Comparison => {}
         }
     }
 }
@@ -218,7 +249,7 @@ fn every_documented_path_parameter_is_in_its_path_and_every_path_segment_is_docu
 
 #[test]
 fn every_documented_query_parameter_is_accepted_by_its_route() {
-    let app = spawn_app();
+    let app = spawn_app_with_a_sample_session();
     let doc = document(&app);
 
     for (path, methods) in doc["paths"].as_object().unwrap() {
