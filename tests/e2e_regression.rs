@@ -75,7 +75,7 @@ fn run_build(python: &Path, suite: &Path, server: &Server, build: &str, slowed: 
             "--no-db",
         ])
         .arg("--remote-server")
-        .arg(format!("{}/api/v1", server.address))
+        .arg(format!("{}/api/v1", server.address()))
         .env("CI_JOB_NAME", "main")
         .env("CI_PIPELINE_ID", build)
         .env("E2E_SLOWED_SECONDS", slowed)
@@ -117,7 +117,7 @@ fn run_build(python: &Path, suite: &Path, server: &Server, build: &str, slowed: 
 /// `monitor-server compare --server ... --baseline ... --candidate ... [extra]`.
 fn gate(server: &Server, baseline: &str, candidate: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_monitor-server"))
-        .args(["compare", "--server", &server.address])
+        .args(["compare", "--server", server.address()])
         .args(["--baseline", baseline, "--candidate", candidate])
         .args(extra)
         .env_remove("MONITOR_SERVER_TOKEN")
