@@ -101,6 +101,21 @@ CREATE TABLE IF NOT EXISTS component_sessions (
     PRIMARY KEY (component, session_h)
 ) WITHOUT ROWID;
 
+-- The ids of deleted metrics, as maximal runs of consecutive ids, so that the metric at any
+-- position of the order stored is found with one lookup even after deletes (ids are dense until
+-- the first delete; SQLite gives a new metric the largest id plus one, so deleted ids are never
+-- reused unless no stored metric follows them, and such ids are not listed here). Written in the
+-- transaction of every delete (src/db.rs, `record_deleted_metrics`), never by a trigger.
+-- `live_before`: how many stored metrics have a smaller id than `first_id`; `deleted_through`:
+-- how many ids up to `last_id` are deleted, this run's and those of every run before it.
+CREATE TABLE IF NOT EXISTS metric_holes (
+    first_id        INTEGER PRIMARY KEY,
+    last_id         INTEGER NOT NULL,
+    live_before     INTEGER NOT NULL,
+    deleted_through INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metric_holes_by_position ON metric_holes (live_before);
+
 CREATE TRIGGER IF NOT EXISTS metrics_counted AFTER INSERT ON metrics BEGIN
     INSERT OR IGNORE INTO component_sessions (component, session_h)
         VALUES (NEW.component, NEW.session_h);

@@ -37,7 +37,7 @@ pub const SCHEMA: &str = include_str!("../schema.sql");
 pub const SCHEMA_VERSION: i64 = 2;
 
 /// The tables this binary owns; a file holding any other table belongs to someone else.
-const OWN_TABLES: [&str; 7] = [
+const OWN_TABLES: [&str; 8] = [
     "contexts",
     "sessions",
     "session_tags",
@@ -45,6 +45,7 @@ const OWN_TABLES: [&str; 7] = [
     "counters",
     "metric_facets",
     "component_sessions",
+    "metric_holes",
 ];
 
 /// How long a statement waits for another connection's write lock before giving up with BUSY.
@@ -451,7 +452,8 @@ pub fn list_metrics_page(
 /// hundred metrics from one that keeps most of them; how the window is read is chosen here,
 /// from `count` and the number of metrics stored, so that no page reads the whole selection
 /// when it need not:
-/// - every metric in the order stored, while the ids are dense, is a seek by id (`by_position`);
+/// - every metric in the order stored is a range of ids, found from the positions with the
+///   deleted ids of `metric_holes` ([`ids_at_positions`]) and read by seeking (`by_id_range`);
 /// - a window in the second half is read from the other end, in the exact reverse order
 ///   (every sort key flipped; ties are broken by id), then turned around, so the last page
 ///   costs what the first does;
@@ -472,8 +474,10 @@ fn read_metrics_page(
         return Ok(());
     }
     sink.expect(rows);
-    if query.is_everything_in_order() && ids_are_dense(conn, count)? {
-        return by_position(conn, offset, rows, sink);
+    if query.is_everything_in_order() {
+        if let Some((first, last)) = ids_at_positions(conn, count, offset, offset + rows - 1)? {
+            return by_id_range(conn, first, last, sink);
+        }
     }
     let after = count - offset - rows;
     let (reversed, skip) = if after < offset {
@@ -615,31 +619,57 @@ impl MetricSink for JsonRows<'_> {
     }
 }
 
-/// Whether the ids of the `count` metrics stored are exactly 1..=count, as they are while no
-/// metric was ever deleted: then the metric at position `n` of the order stored has id `n + 1`.
-fn ids_are_dense(conn: &Connection, count: u64) -> rusqlite::Result<bool> {
-    let max_id: u64 = conn
-        .prepare_cached("SELECT coalesce(max(id), 0) FROM metrics")?
-        .query_row([], |row| row.get(0))?;
-    Ok(max_id == count)
+/// The ids of the metrics at positions `first` and `last` (from 0) of the order stored, when
+/// `metric_holes` accounts for every deleted id: then the metric at position `p` has id
+/// `p + 1` plus the ids deleted before it, which the last run of deleted ids with at most `p`
+/// stored metrics before it gives — one index lookup, however deep the page and however many
+/// metrics were deleted.
+///
+/// `None` when the `count` metrics stored do not fill the ids up to the largest one but for the
+/// recorded runs — metrics deleted by another program, such as `sqlite3`, bypassing
+/// [`record_deleted_metrics`]: the caller then reads the window the slow, sure way.
+fn ids_at_positions(
+    conn: &Connection,
+    count: u64,
+    first: u64,
+    last: u64,
+) -> rusqlite::Result<Option<(i64, i64)>> {
+    let (max_id, deleted): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT coalesce((SELECT max(id) FROM metrics), 0), \
+             coalesce((SELECT deleted_through FROM metric_holes ORDER BY first_id DESC LIMIT 1), 0)",
+        )?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    if u64::try_from(max_id - deleted).ok() != Some(count) {
+        return Ok(None);
+    }
+    let mut deleted_before = conn.prepare_cached(
+        "SELECT coalesce((SELECT deleted_through FROM metric_holes WHERE live_before <= ?1 \
+         ORDER BY live_before DESC LIMIT 1), 0)",
+    )?;
+    let mut id_at = |position: u64| -> rusqlite::Result<i64> {
+        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        let skipped: i64 = deleted_before.query_row([position], |row| row.get(0))?;
+        Ok(position + 1 + skipped)
+    };
+    Ok(Some((id_at(first)?, id_at(last)?)))
 }
 
-/// `rows` metrics in the order stored after skipping `offset`, on a store whose ids are dense
-/// ([`ids_are_dense`]): a range of ids, read by seeking, so a deep page costs what the first
-/// does.
+/// The metrics with ids from `first` to `last`, in the order stored, read by seeking, so a deep
+/// page costs what the first does.
 ///
 /// The range is given by both ends rather than with `LIMIT ?`: SQLite plans with the value
 /// bound to a LIMIT, so a statement with one is prepared anew every time a value is bound.
-fn by_position(
+fn by_id_range(
     conn: &Connection,
-    offset: u64,
-    rows: u64,
+    first: i64,
+    last: i64,
     sink: &mut impl MetricSink,
 ) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {METRIC_COLUMNS} FROM metrics m WHERE m.id > ?1 AND m.id <= ?2 ORDER BY m.id"
+        "SELECT {METRIC_COLUMNS} FROM metrics m WHERE m.id >= ?1 AND m.id <= ?2 ORDER BY m.id"
     ))?;
-    let mut found = stmt.query(params![offset, offset + rows])?;
+    let mut found = stmt.query(params![first, last])?;
     while let Some(row) = found.next()? {
         sink.push(row)?;
     }
@@ -750,11 +780,108 @@ fn by_ids(
     Ok(())
 }
 
-/// Metrics in the order stored, `limit` of them after skipping `offset`; a seek by id while the
-/// ids are dense, so a deep page costs what the first does.
+/// Metrics in the order stored, `limit` of them after skipping `offset`; a seek by id, so a deep
+/// page costs what the first does.
 pub fn list_metrics(conn: &Connection, offset: u64, limit: u64) -> rusqlite::Result<Vec<Metric>> {
     let count = count_metrics(conn)?;
     list_metrics_page(conn, &MetricQuery::all(), offset, limit, count)
+}
+
+// ---------------------------------------------------------------- deleting
+
+/// What a delete removed, as `DELETE /sessions/<h>` and `monitor-server prune` report it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Removed {
+    /// Sessions deleted (with their tags).
+    pub sessions: u64,
+    /// Metrics deleted.
+    pub metrics: u64,
+}
+
+/// Deletes the session stored as exactly `session_h`, its tags, and every metric naming it
+/// (also when no such session is stored: a metric may name a session the server never saw).
+/// Every trigger-kept count follows (the `metrics_uncounted` trigger), and the deleted ids are
+/// recorded for paging ([`record_deleted_metrics`]). Meant to run through [`Db::write`], so
+/// that all of it is one transaction.
+pub fn delete_session(conn: &Connection, session_h: &str) -> rusqlite::Result<Removed> {
+    let ids: Vec<i64> = conn
+        .prepare_cached("SELECT id FROM metrics WHERE session_h = ?1 ORDER BY id")?
+        .query_map([session_h], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut delete = conn.prepare_cached("DELETE FROM metrics WHERE id = ?1")?;
+    for id in &ids {
+        delete.execute([id])?;
+    }
+    record_deleted_metrics(conn, &ids)?;
+    // Explicitly rather than by the foreign key's cascade, which needs `foreign_keys = ON` on
+    // whichever connection deletes.
+    conn.prepare_cached(
+        "DELETE FROM session_tags WHERE session_id IN \
+         (SELECT id FROM sessions WHERE session_h = ?1)",
+    )?
+    .execute([session_h])?;
+    let sessions = conn
+        .prepare_cached("DELETE FROM sessions WHERE session_h = ?1")?
+        .execute([session_h])?;
+    Ok(Removed {
+        sessions: sessions as u64,
+        metrics: ids.len() as u64,
+    })
+}
+
+/// Records in `metric_holes`, in the transaction that deleted them, that the metrics with ids
+/// `deleted` (ascending, each one deleted) are gone, so that paging in the order stored stays a
+/// lookup ([`ids_at_positions`]). Every delete of metrics must call it.
+///
+/// The new ids are merged with the runs they touch or follow into maximal runs, and the counts
+/// of every run from the first one changed on are written anew: deletes of the oldest metrics
+/// (a prune) keep one run at the start, deletes of whole sessions a few runs. Ids above the
+/// largest one left are not recorded: SQLite gives them to the next metrics stored.
+pub fn record_deleted_metrics(conn: &Connection, deleted: &[i64]) -> rusqlite::Result<()> {
+    let Some(&lowest) = deleted.first() else {
+        return Ok(());
+    };
+    let max_id: i64 = conn
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM metrics")?
+        .query_row([], |row| row.get(0))?;
+    // The run just before the lowest new id: it is kept as it is unless the new ids extend it.
+    let previous: Option<(i64, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT first_id, last_id, deleted_through FROM metric_holes WHERE first_id < ?1 \
+             ORDER BY first_id DESC LIMIT 1",
+        )?
+        .query_row([lowest], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .optional()?;
+    let (from, mut deleted_through) = match previous {
+        Some((first, last, through)) if last + 1 >= lowest => (first, through - (last - first + 1)),
+        Some((_, _, through)) => (lowest, through),
+        None => (lowest, 0),
+    };
+    let mut runs: Vec<(i64, i64)> = conn
+        .prepare_cached("SELECT first_id, last_id FROM metric_holes WHERE first_id >= ?1")?
+        .query_map([from], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    conn.prepare_cached("DELETE FROM metric_holes WHERE first_id >= ?1")?
+        .execute([from])?;
+    runs.extend(deleted.iter().map(|&id| (id, id)));
+    runs.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (first, last) in runs {
+        match merged.last_mut() {
+            Some(run) if first <= run.1 + 1 => run.1 = run.1.max(last),
+            _ => merged.push((first, last)),
+        }
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO metric_holes (first_id, last_id, live_before, deleted_through) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (first, last) in merged.into_iter().filter(|(first, _)| *first < max_id) {
+        let live_before = first - 1 - deleted_through;
+        deleted_through += last - first + 1;
+        insert.execute(params![first, last, live_before, deleted_through])?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- lists of names
@@ -1366,6 +1493,98 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The page of the order stored read by OFFSET, the slow, sure way.
+    fn ids_by_offset(conn: &Connection) -> Vec<i64> {
+        conn.prepare("SELECT id FROM metrics ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn after_any_deletes_and_inserts_every_position_is_found_by_lookup_and_is_right() {
+        // Arrange: 400 metrics in 9 sessions, interleaved as pytest-xdist's workers post them.
+        let (_dir, db) = open_temp();
+        let mut conn = db.pool.get().unwrap();
+        let insert = |conn: &Connection, n: u32| {
+            for i in 0..n {
+                insert_metric(conn, &metric(&format!("s{}", i % 9), "function", "c")).unwrap();
+            }
+        };
+        insert(&conn, 400);
+        let delete = |conn: &mut Connection, sql: &str| {
+            let tx = conn.transaction().unwrap();
+            let ids: Vec<i64> = tx
+                .prepare(&format!("SELECT id FROM metrics WHERE {sql} ORDER BY id"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            tx.execute(&format!("DELETE FROM metrics WHERE {sql}"), [])
+                .unwrap();
+            record_deleted_metrics(&tx, &ids).unwrap();
+            tx.commit().unwrap();
+        };
+        let deletes = [
+            "session_h = 's3'",                       // every 9th metric
+            "id <= 20",                               // the oldest: a prefix
+            "id BETWEEN 100 AND 130",                 // a run joining some of s3's holes
+            "session_h = 's4'",                       // next to s3's: runs merge
+            "id > (SELECT max(id) - 5 FROM metrics)", // the newest: ids to be reused
+            "id % 7 = 0",
+            "session_h IN ('s0', 's1', 's2')",
+            "id > 0", // everything
+        ];
+        for (round, sql) in deletes.iter().enumerate() {
+            // Act
+            delete(&mut conn, sql);
+            if round % 2 == 0 {
+                insert(&conn, 25);
+            }
+
+            // Assert: every window of the order stored is found by id and is the right one.
+            let expected = ids_by_offset(&conn);
+            let count = count_metrics(&conn).unwrap();
+            assert_eq!(count, expected.len() as u64, "after {sql}");
+            for first in 0..count {
+                for last in [first, (first + 6).min(count - 1)] {
+                    let found = ids_at_positions(&conn, count, first, last).unwrap();
+                    assert_eq!(
+                        found,
+                        Some((expected[first as usize], expected[last as usize])),
+                        "after {sql}, positions {first}..={last}"
+                    );
+                }
+            }
+            let pages = list_metrics(&conn, 0, u64::MAX).unwrap();
+            assert_eq!(pages.len(), expected.len(), "after {sql}");
+        }
+        // Only the runs of ids below the largest one left are kept: here, none at all.
+        let holes: i64 = conn
+            .query_row("SELECT count(*) FROM metric_holes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(holes, 0);
+    }
+
+    #[test]
+    fn metrics_deleted_behind_the_servers_back_are_paged_the_slow_sure_way() {
+        let (_dir, db) = open_temp();
+        let conn = db.pool.get().unwrap();
+        for n in 0..50 {
+            insert_metric(&conn, &metric(&format!("s{n}"), "function", "c")).unwrap();
+        }
+        conn.execute("DELETE FROM metrics WHERE id IN (3, 30)", [])
+            .unwrap();
+
+        assert_eq!(ids_at_positions(&conn, 48, 0, 9).unwrap(), None);
+        let page = list_metrics(&conn, 2, 2).unwrap();
+        let sessions: Vec<&str> = page.iter().map(|m| m.session_h.as_str()).collect();
+        assert_eq!(sessions, ["s3", "s4"]);
     }
 
     #[test]
