@@ -1,5 +1,6 @@
-//! Access control. With `--token` set, every request that changes data must present it; with
-//! `--read-token` set, every read must present that token or the write token.
+//! Access control. With `--token` set, every request that changes data must present it (without
+//! a token: 401; with the read token: 403); with `--read-token` set, every read must present
+//! that token or the write token.
 //!
 //! A token is accepted as `Authorization: Bearer TOKEN` or as the password of HTTP Basic, so
 //! that the unmodified pytest-monitor works with `--remote-server http://ci:TOKEN@host/api/v1`
@@ -81,27 +82,43 @@ impl Tokens {
         self.write.is_none() && self.read.is_none()
     }
 
-    fn allows(&self, method: &Method, presented: Option<&[u8]>) -> bool {
+    /// Whether a request with this method, presenting this token, may go on; else the refusal.
+    fn check(&self, method: &Method, presented: Option<&[u8]>) -> Result<(), ApiError> {
         let reading = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
         let accepted: &[&Option<Secret>] = if reading {
             if self.read.is_none() {
-                return true;
+                return Ok(());
             }
             &[&self.read, &self.write]
         } else {
             if self.write.is_none() {
-                return true;
+                return Ok(());
             }
             &[&self.write]
         };
         let Some(presented) = presented else {
-            return false;
+            return Err(ApiError::Unauthorized);
         };
         // Every accepted token is compared, so timing does not tell which one nearly matched.
-        accepted
-            .iter()
-            .filter_map(|token| token.as_ref())
-            .fold(false, |ok, token| token.matches(presented) | ok)
+        let matches = |tokens: &[&Option<Secret>]| {
+            tokens
+                .iter()
+                .filter_map(|token| token.as_ref())
+                .fold(false, |ok, token| token.matches(presented) | ok)
+        };
+        if matches(accepted) {
+            Ok(())
+        } else if !reading && matches(&[&self.read]) {
+            // A client that knows the read token is who it says; it only lacks the right.
+            Err(ApiError::Forbidden)
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+
+    #[cfg(test)]
+    fn allows(&self, method: &Method, presented: Option<&[u8]>) -> bool {
+        self.check(method, presented).is_ok()
     }
 }
 
@@ -123,27 +140,26 @@ fn presented_token(value: &str) -> Option<Vec<u8>> {
 }
 
 /// The middleware: answers 401 (with `WWW-Authenticate`) to a request lacking the token its
-/// method needs, before any handler or body parsing runs. The refusal is an answer, not an
+/// method needs, or 403 to a write presenting the read token, before any handler or body
+/// parsing runs. The refusal is an answer, not an
 /// error, so the outer middleware sees it like any handler's.
 pub async fn require_tokens(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let allowed = match req.app_data::<web::Data<Tokens>>() {
-        None => true,
+    let checked = match req.app_data::<web::Data<Tokens>>() {
+        None => Ok(()),
         Some(tokens) => {
             let presented = req
                 .headers()
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(presented_token);
-            tokens.allows(req.method(), presented.as_deref())
+            tokens.check(req.method(), presented.as_deref())
         }
     };
-    if !allowed {
-        return Ok(req
-            .error_response(ApiError::Unauthorized)
-            .map_into_right_body());
+    if let Err(refusal) = checked {
+        return Ok(req.error_response(refusal).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
 }
@@ -191,6 +207,23 @@ mod tests {
         assert!(t.allows(&Method::GET, Some(b"r")));
         assert!(t.allows(&Method::GET, Some(b"w")));
         assert!(!t.allows(&Method::POST, Some(b"r")));
+        assert!(!t.allows(&Method::DELETE, Some(b"r")));
+        assert!(t.allows(&Method::DELETE, Some(b"w")));
+    }
+
+    #[test]
+    fn a_write_with_the_read_token_is_forbidden_and_one_without_a_token_unauthorized() {
+        let t = tokens(Some("w"), Some("r"));
+        let status = |presented: Option<&[u8]>| match t.check(&Method::DELETE, presented) {
+            Ok(()) => 200,
+            Err(ApiError::Forbidden) => 403,
+            Err(ApiError::Unauthorized) => 401,
+            Err(other) => panic!("{other:?}"),
+        };
+        assert_eq!(status(Some(b"r")), 403);
+        assert_eq!(status(None), 401);
+        assert_eq!(status(Some(b"x")), 401);
+        assert_eq!(status(Some(b"w")), 200);
     }
 
     #[test]

@@ -28,12 +28,15 @@ pub enum ApiError {
     },
     /// 401: the route needs a token the request did not present.
     Unauthorized,
+    /// 403: the request presented the read token to a route that changes data.
+    Forbidden,
     /// 408: the client took too long to send its request body.
     RequestTimeout,
     /// 404: unknown route, record or page.
     NotFound(String),
-    /// 405: the route exists but not with this method.
-    MethodNotAllowed,
+    /// 405: the route exists but not with this method; the methods it accepts, as the `Allow`
+    /// header lists them (`GET, HEAD`).
+    MethodNotAllowed(String),
     /// 409: a record already exists under this id with other content.
     Conflict(String),
     /// 413: the body is larger than the limit.
@@ -75,9 +78,15 @@ impl fmt::Display for ApiError {
             | ApiError::NotFound(message)
             | ApiError::Conflict(message)
             | ApiError::Unavailable(message) => f.write_str(message),
-            ApiError::MethodNotAllowed => f.write_str("This route does not accept that method."),
+            ApiError::MethodNotAllowed(allowed) => write!(
+                f,
+                "This route does not accept that method; it accepts {allowed}."
+            ),
             ApiError::Unauthorized => f.write_str(
                 "This request needs the server's token, as `Authorization: Bearer TOKEN` or as the password of HTTP Basic.",
+            ),
+            ApiError::Forbidden => f.write_str(
+                "This request changes data and needs the write token; the token presented only allows reads.",
             ),
             ApiError::RequestTimeout => {
                 f.write_str("The request body did not arrive in time; nothing was stored.")
@@ -111,9 +120,10 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -141,6 +151,9 @@ impl ResponseError for ApiError {
             }
             ApiError::RequestTimeout => {
                 response.insert_header((header::CONNECTION, "close"));
+            }
+            ApiError::MethodNotAllowed(allowed) => {
+                response.insert_header((header::ALLOW, allowed.as_str()));
             }
             _ => {}
         }

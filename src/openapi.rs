@@ -41,10 +41,15 @@ fn operation(endpoint: &Endpoint) -> Value {
     let mut parameters: Vec<Value> = path_parameters(endpoint.path)
         .into_iter()
         .map(|name| {
+            let description = match endpoint.answer {
+                // The segment the listing by prefix reads; a delete takes no prefix.
+                Answer::Deleted => "The session's whole hash, exactly.".to_owned(),
+                _ => path_parameter_description(name),
+            };
             json!({
                 "name": name, "in": "path", "required": true,
                 "schema": {"type": "string"},
-                "description": path_parameter_description(name),
+                "description": description,
             })
         })
         .collect();
@@ -295,6 +300,27 @@ fn responses(answer: Answer) -> Value {
                 error_response("The baseline or the candidate matches no session."),
             );
         }
+        Answer::Deleted => {
+            responses.insert(
+                "200".into(),
+                json!({"description": "Deleted; what was removed.",
+                       "content": {"application/json": {"schema": schema_ref("Deleted")}}}),
+            );
+            responses.insert(
+                "401".into(),
+                error_response("The server has a write token and the request presented none."),
+            );
+            responses.insert(
+                "403".into(),
+                error_response(
+                    "The request presented the read token, which does not allow deletes.",
+                ),
+            );
+            responses.insert(
+                "404".into(),
+                error_response("No session and no metric is stored under this hash."),
+            );
+        }
     }
     if !matches!(answer, Answer::Document(_)) {
         responses.insert(
@@ -391,6 +417,15 @@ fn schemas() -> Value {
                 "scm_ref": string("SCM revision; may be empty."),
                 "description": {"type": "object", "description": "Tags as sent."},
                 "tags": {"type": "array", "items": schema_ref("Tag")}
+            }},
+        "Deleted": {"type": "object", "required": ["session_h", "deleted"],
+            "properties": {
+                "session_h": string("The hash deleted."),
+                "deleted": {"type": "object", "required": ["sessions", "metrics"],
+                    "properties": {
+                        "sessions": {"type": "integer", "minimum": 0, "description": "Sessions removed (0 or 1), with their tags."},
+                        "metrics": {"type": "integer", "minimum": 0, "description": "Metrics removed."}
+                    }}
             }},
         "SessionInput": {"type": "object", "required": ["session_h", "run_date", "scm_ref"],
             "properties": {

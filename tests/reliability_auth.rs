@@ -1,7 +1,7 @@
 //! Access control: `--token` guards every write and `--read-token` every read, each accepted as
 //! `Authorization: Bearer TOKEN` or as the password of HTTP Basic (which is what pytest-monitor
 //! sends for `--remote-server http://ci:TOKEN@host:8050/api/v1`). A refusal is a JSON 401 with
-//! `WWW-Authenticate` that stores nothing; tokens never reach the log or `--help`; and a server
+//! `WWW-Authenticate` (or a 403 for a write presenting the read token) that stores nothing; tokens never reach the log or `--help`; and a server
 //! reachable from other machines without a token says so when it starts.
 
 mod reliability_common;
@@ -176,15 +176,67 @@ fn with_a_read_token_reads_need_it_or_the_write_token_and_it_does_not_allow_writ
         assert_eq!(reply.status, 200, "{authorization}: {reply:?}");
     }
 
-    // Writes: the read token is not enough.
-    assert_unauthorized(
-        &post_metric(&url, "read-token", Some(&bearer(READ_TOKEN))),
-        "a write with the read token",
+    // Writes: the read token is not enough; it is known, so the answer is 403, not 401.
+    let forbidden = post_metric(&url, "read-token", Some(&bearer(READ_TOKEN)));
+    assert_eq!(
+        forbidden.status, 403,
+        "a write with the read token: {forbidden:?}"
     );
     assert_unauthorized(&post_metric(&url, "none", None), "a write without a token");
     let stored = post_metric(&url, "write-token", Some(&basic("ci", WRITE_TOKEN)));
     assert_eq!(stored.status, 201, "{stored:?}");
     assert_eq!(app.stored_metrics(), 1);
+}
+
+/// `DELETE url` with this `Authorization` (none for `None`).
+fn delete(url: &str, authorization: Option<&str>) -> Reply {
+    let mut request = agent().delete(url);
+    if let Some(value) = authorization {
+        request = request.set("Authorization", value);
+    }
+    exchange(request, None)
+}
+
+#[test]
+fn deleting_a_session_needs_the_write_token_the_read_token_is_forbidden() {
+    // Arrange: one metric of the session `metric` names.
+    let app = spawn_app(Tokens {
+        write: Some(Secret::new(WRITE_TOKEN)),
+        read: Some(Secret::new(READ_TOKEN)),
+    });
+    let stored = post_metric(&app.url("/metrics/"), "kept", Some(&bearer(WRITE_TOKEN)));
+    assert_eq!(stored.status, 201, "{stored:?}");
+    let session_h = metric("kept")["session_h"].as_str().unwrap().to_owned();
+    let url = app.url(&format!("/sessions/{session_h}"));
+
+    // Act + Assert: refused without a token, with a wrong one, and with the read token.
+    assert_unauthorized(&delete(&url, None), "a delete without a token");
+    assert_unauthorized(&delete(&url, Some(&bearer("wrong"))), "a wrong token");
+    for authorization in [bearer(READ_TOKEN), basic("ci", READ_TOKEN)] {
+        let reply = delete(&url, Some(&authorization));
+        assert_eq!(reply.status, 403, "{authorization}: {reply:?}");
+        assert!(
+            reply.json()["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("write token")),
+            "{reply:?}"
+        );
+    }
+    assert_eq!(app.stored_metrics(), 1);
+    // The write token deletes.
+    let deleted = delete(&url, Some(&basic("ci", WRITE_TOKEN)));
+    assert_eq!(deleted.status, 200, "{deleted:?}");
+    assert_eq!(app.stored_metrics(), 0);
+}
+
+#[test]
+fn with_the_write_token_only_a_delete_without_it_is_a_401() {
+    let app = spawn_app(write_token_only());
+    let url = app.url("/sessions/0000000000000000000000000000000000000000");
+
+    assert_unauthorized(&delete(&url, None), "a delete without a token");
+    // With the token the request reaches the route: nothing is stored under that hash.
+    assert_eq!(delete(&url, Some(&bearer(WRITE_TOKEN))).status, 404);
 }
 
 #[test]

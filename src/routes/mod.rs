@@ -2,7 +2,8 @@
 //! (for the binary and the tests alike) and the OpenAPI document is generated from it, so a route
 //! cannot exist without being documented.
 //!
-//! Also here: the pieces every handler shares (body reading, listings, counts, JSON 404/405).
+//! Also here: the pieces every handler shares (body reading, listings, counts, JSON 404/405,
+//! HEAD).
 
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -76,11 +77,15 @@ pub enum Answer {
     Document(&'static str),
     /// 200 a comparison of two sets of runs; 404 when a side matches no session.
     Comparison,
+    /// 200 what a DELETE removed (`{"session_h", "deleted": {"sessions", "metrics"}}`); 404 when
+    /// there was nothing to remove.
+    Deleted,
 }
 
 /// One route: method, path under [`API_PREFIX`], its handler and what the document says of it.
+/// A GET route answers HEAD too, with the same status and headers and no body.
 pub struct Endpoint {
-    /// GET or POST.
+    /// GET, POST or DELETE.
     pub method: Method,
     /// actix path pattern; `{name}` segments are path parameters.
     pub path: &'static str,
@@ -92,7 +97,8 @@ pub struct Endpoint {
     pub query: QueryKind,
     /// Successful answer.
     pub answer: Answer,
-    route: fn() -> actix_web::Route,
+    /// The route calling the handler for requests of the given method.
+    route: fn(Method) -> actix_web::Route,
 }
 
 macro_rules! endpoint {
@@ -104,7 +110,7 @@ macro_rules! endpoint {
             tag: $tag,
             query: QueryKind::$query,
             answer: $answer,
-            route: || web::method(Method::$method).to($handler),
+            route: |method| web::method(method).to($handler),
         }
     };
 }
@@ -161,6 +167,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
         MetricCountFilters, Answer::Count, "Count the metrics of a session."),
     endpoint!(GET "/sessions/{prefix}", sessions::by_prefix, "sessions", SessionFlags,
         SESSION_PAGE, "List the sessions whose hash starts with a prefix; 204 when none does."),
+    // The same pattern as the listing by prefix (one path, two methods), but the whole hash.
+    endpoint!(DELETE "/sessions/{prefix}", sessions::delete, "sessions", None, Answer::Deleted,
+        "Delete a session (its whole hash), its tags and its metrics; 404 when none is stored."),
     // components
     endpoint!(GET "/components", components::index, "components", Paging,
         Answer::Page { key: "components", item: "string", extra: &[] },
@@ -266,8 +275,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "A human-readable page rendering the OpenAPI document, with no external resources."),
 ];
 
-/// Registers every route of [`ENDPOINTS`] under [`API_PREFIX`], with JSON answers for unknown
-/// routes (404) and methods (405).
+/// Registers every route of [`ENDPOINTS`] under [`API_PREFIX`], with HEAD beside every GET, and
+/// JSON answers for unknown routes (404) and methods (405, with `Allow` listing the path's
+/// methods).
 ///
 /// Paths are registered without a trailing slash: the app's path normalisation trims it and folds
 /// repeated slashes before routing, so `/metrics/`, `/metrics` and `//metrics/` all land here.
@@ -279,10 +289,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             continue;
         }
         done.push(endpoint.path);
-        let mut resource =
-            web::resource(endpoint.path).default_service(web::to(method_not_allowed));
-        for same in ENDPOINTS.iter().filter(|e| e.path == endpoint.path) {
-            resource = resource.route((same.route)());
+        let same_path = || ENDPOINTS.iter().filter(|e| e.path == endpoint.path);
+        let allowed = allowed_methods(same_path().map(|e| &e.method));
+        let mut resource = web::resource(endpoint.path).default_service(web::to(move || {
+            let allowed = allowed.clone();
+            async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allowed)) }
+        }));
+        for same in same_path() {
+            resource = resource.route((same.route)(same.method.clone()));
+            if same.method == Method::GET {
+                // actix-web leaves out the body of an answer to HEAD, keeping its headers.
+                resource = resource.route((same.route)(Method::HEAD));
+            }
         }
         scope = scope.service(resource);
     }
@@ -293,16 +311,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
+/// The `Allow` header's value for a path with routes of these methods: each once, HEAD after GET.
+fn allowed_methods<'a>(methods: impl Iterator<Item = &'a Method>) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for method in methods {
+        names.push(method.as_str());
+        if *method == Method::GET {
+            names.push(Method::HEAD.as_str());
+        }
+    }
+    names.dedup();
+    names.join(", ")
+}
+
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(format!(
         "There is no route {} {}.",
         req.method(),
         req.path()
     )))
-}
-
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
 }
 
 /// True for `application/json` and the `application/*+json` family, parameters ignored.

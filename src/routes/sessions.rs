@@ -1,9 +1,9 @@
 //! `/sessions`: one record per pytest run, with its tags.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::Map;
+use serde_json::{json, Map};
 
-use crate::db::{self, SessionQuery, TagCondition};
+use crate::db::{self, Removed, SessionQuery, TagCondition};
 use crate::error::ApiError;
 use crate::models::Session;
 use crate::pagination::{no_params, only_params, query_pairs};
@@ -126,4 +126,28 @@ pub async fn metrics_count(
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().eq(TextColumn::SessionH, &h);
     super::metric_count(&req, &state, base).await
+}
+
+/// `DELETE /sessions/<h>`: deletes the session stored under exactly `h`, its tags and every
+/// metric of that session (also metrics naming a session that was never stored), in one
+/// transaction through the writer; 200 with what was removed, 404 when nothing was stored
+/// under that hash. Needs the write token when the server has one (the middleware sees to it).
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    h: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    no_params(&query_pairs(&req)?)?;
+    let session_h = h.into_inner();
+    let target = session_h.clone();
+    let removed = state
+        .db
+        .write(move |conn| Ok(db::delete_session(conn, &target)?))
+        .await?;
+    if removed == Removed::default() {
+        return Err(ApiError::NotFound(format!(
+            "No session and no metric is stored under the hash {session_h}."
+        )));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "session_h": session_h, "deleted": removed })))
 }

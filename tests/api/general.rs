@@ -104,7 +104,8 @@ fn a_known_route_with_the_wrong_method_answers_a_json_405() {
         ("PATCH", "/api/v1/sessions/"),
         ("POST", "/api/v1/metrics/count"),
         ("POST", "/api/v1/contexts/abc"),
-        ("DELETE", "/api/v1/sessions/abc"),
+        ("PUT", "/api/v1/sessions/abc"),
+        ("DELETE", "/api/v1/sessions/abc/metrics"),
     ];
     for (method, path) in cases {
         let (status, body) = app.send(method, path, Some("application/json"), b"{}");
@@ -112,6 +113,76 @@ fn a_known_route_with_the_wrong_method_answers_a_json_405() {
         assert_has_message(&body);
     }
     app.assert_nothing_stored();
+}
+
+#[test]
+fn a_405_lists_in_its_allow_header_the_methods_the_path_accepts() {
+    let app = spawn_app();
+
+    let cases = [
+        ("DELETE", "/api/v1/metrics/", "POST, GET, HEAD"),
+        ("POST", "/api/v1/metrics/count", "GET, HEAD"),
+        ("PUT", "/api/v1/sessions/abc", "GET, HEAD, DELETE"),
+        ("PATCH", "/api/v1/sessions/", "POST, GET, HEAD"),
+        ("POST", "/api/v1/openapi.json", "GET, HEAD"),
+    ];
+    for (method, path, allowed) in cases {
+        let url = format!("{}{path}", app.address);
+        let response = match ureq::request(method, &url).call() {
+            Err(ureq::Error::Status(_, response)) => response,
+            other => panic!("{method} {path}: expected a 405, got {other:?}"),
+        };
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(response.header("Allow"), Some(allowed), "{method} {path}");
+        // Every method the header lists is one the path takes: none answers 405.
+        for listed in allowed.split(", ") {
+            let (status, body) = app.send(listed, path, Some("application/json"), b"{}");
+            assert_ne!(status, 405, "{listed} {path}: {body}");
+        }
+    }
+}
+
+#[test]
+fn head_answers_every_get_route_like_get_without_a_body() {
+    let app = spawn_app();
+    app.create("/api/v1/metrics/", &crate::helpers::metric("test_head"));
+
+    for path in [
+        "/api/v1/metrics/",
+        "/api/v1/metrics/count",
+        "/api/v1/sessions/",
+        "/api/v1/components/",
+        "/api/v1/openapi.json",
+        "/api/v1/docs",
+        "/api/v1/metrics/?page=9",
+    ] {
+        let url = format!("{}{path}", app.address);
+        let (get_status, get_type, get_body) = match ureq::get(&url).call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => {
+                let (status, kind) = (r.status(), r.content_type().to_owned());
+                (status, kind, r.into_string().unwrap())
+            }
+            Err(err) => panic!("GET {path}: {err}"),
+        };
+        let head = match ureq::head(&url).call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(err) => panic!("HEAD {path}: {err}"),
+        };
+        assert_eq!(head.status(), get_status, "HEAD {path}");
+        assert_eq!(head.content_type(), get_type, "HEAD {path}");
+        if get_status == 200 {
+            assert_eq!(
+                head.header("Content-Length")
+                    .and_then(|n| n.parse::<usize>().ok()),
+                Some(get_body.len()),
+                "HEAD {path}: the length of GET's body"
+            );
+        }
+        assert_eq!(head.into_string().unwrap(), "", "HEAD {path} sent a body");
+    }
+    // HEAD reads: it stores nothing, and it is refused where GET is.
+    let (status, _) = app.send("HEAD", "/api/v1/nowhere", None, b"");
+    assert_eq!(status, 404);
 }
 
 // ---------------------------------------------------------------- bodies

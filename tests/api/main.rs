@@ -4,6 +4,7 @@
 mod compare;
 mod contexts;
 mod dataset;
+mod deleting;
 mod general;
 mod helpers;
 mod metric_filters;
