@@ -2,7 +2,8 @@
 //! [--token T] [--read-token T] [--keep-alive SECONDS] [--synchronous full|normal]`,
 //! `monitor-server backup [--db PATH] OUT`,
 //! `monitor-server import FILE... [--db PATH | --server URL [--token T]]` and
-//! `monitor-server compare --server URL --baseline SPEC --candidate SPEC [...]`, each flag with a
+//! `monitor-server compare --server URL --baseline SPEC --candidate SPEC [...]` and
+//! `monitor-server prune [--db PATH] --older-than AGE [--dry-run]`, each flag with a
 //! `MONITOR_SERVER_*` environment variable behind it.
 
 use std::path::PathBuf;
@@ -41,6 +42,74 @@ pub enum Command {
     /// Compare a candidate's test runs with a baseline's on a running server; exit 1 when a
     /// test regressed, 0 when none did, 2 when the comparison could not be made.
     Compare(CompareArgs),
+    /// Delete the sessions older than an age, with their metrics, and older metrics of no
+    /// stored session; safe while a server uses the same file.
+    Prune(PruneArgs),
+}
+
+/// What to prune, and from where.
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    /// SQLite database to prune; it must exist.
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_DB",
+        default_value = "./monitor.db",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+    /// Delete the sessions whose run_date is older than this, with all their metrics, and the
+    /// metrics whose item_start_time is older than this and whose session is not stored: a
+    /// whole number followed by h (hours), d (days) or w (weeks), such as 90d.
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub older_than: Age,
+    /// Print what would be deleted, and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// An age as `prune --older-than` takes it: `90d`, `12h`, `2w`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Age {
+    /// As the operator wrote it, for the summary line.
+    text: String,
+    /// The age in seconds.
+    pub seconds: u64,
+}
+
+impl std::fmt::Display for Age {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Parses `<N>h`, `<N>d` or `<N>w`, N a whole number of 1 or more.
+fn parse_age(text: &str) -> Result<Age, String> {
+    let refuse = || {
+        format!(
+            "`{text}` is not an age: write a whole number of 1 or more followed by \
+             h (hours), d (days) or w (weeks), such as 90d"
+        )
+    };
+    let unit = text.chars().last().ok_or_else(refuse)?;
+    let per_unit: u64 = match unit {
+        'h' => 3_600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return Err(refuse()),
+    };
+    let count: u64 = text[..text.len() - 1].parse().map_err(|_| refuse())?;
+    if count == 0 {
+        return Err(refuse());
+    }
+    let seconds = count
+        .checked_mul(per_unit)
+        .filter(|s| *s <= i64::MAX as u64 / 1_000_000)
+        .ok_or_else(|| format!("`{text}` is too long an age"))?;
+    Ok(Age {
+        text: text.to_owned(),
+        seconds,
+    })
 }
 
 /// What `monitor-server compare` compares, on which server, and how it reports it.
@@ -270,6 +339,32 @@ impl ServeArgs {
         Tokens {
             write: self.token.clone(),
             read: self.read_token.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_age_is_a_number_of_hours_days_or_weeks() {
+        assert_eq!(parse_age("90d").map(|a| a.seconds), Ok(90 * 86_400));
+        assert_eq!(parse_age("12h").map(|a| a.seconds), Ok(12 * 3_600));
+        assert_eq!(parse_age("2w").map(|a| a.seconds), Ok(14 * 86_400));
+        for bad in [
+            "",
+            "d",
+            "90",
+            "0d",
+            "-1d",
+            "1.5d",
+            "90 d",
+            "90D",
+            "9m",
+            "99999999999999w",
+        ] {
+            assert!(parse_age(bad).is_err(), "{bad:?} was accepted");
         }
     }
 }

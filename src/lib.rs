@@ -30,6 +30,7 @@ pub mod migrate;
 pub mod models;
 pub mod openapi;
 pub mod pagination;
+pub mod prune;
 pub mod query;
 pub mod routes;
 pub mod writer;

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         },
         Command::Import(args) => ExitCode::from(monitor_server::import::run(&args)),
         Command::Compare(args) => ExitCode::from(monitor_server::gate::run(&args)),
+        Command::Prune(args) => ExitCode::from(monitor_server::prune::run(&args)),
     }
 }
 
