@@ -10,9 +10,10 @@
 //! about one chunk, never the whole prune; and a prune stopped halfway (Ctrl-C, a full disk)
 //! leaves every count exact, and running it again deletes the rest.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::config::{Age, PruneArgs};
 use crate::db::{self, Db, Removed};
@@ -222,6 +223,16 @@ fn remember_sessions(conn: &Connection, sessions: &[String]) -> rusqlite::Result
 /// returns how many ids it went through and how many metrics it deleted.
 fn delete_chunk(conn: &Connection, ids: &[i64], cutoff_us: i64) -> rusqlite::Result<(usize, u64)> {
     let started = Instant::now();
+    let mut session_of = conn.prepare_cached("SELECT session_h FROM metrics WHERE id = ?1")?;
+    let mut sessions = BTreeSet::new();
+    for &id in ids {
+        if let Some(session_h) = session_of
+            .query_row([id], |row| row.get::<_, String>(0))
+            .optional()?
+        {
+            sessions.insert(session_h);
+        }
+    }
     let mut delete = conn.prepare_cached(
         "DELETE FROM metrics WHERE id = ?1 \
          AND (session_h IN (SELECT session_h FROM temp.pruned_sessions) \
@@ -230,15 +241,18 @@ fn delete_chunk(conn: &Connection, ids: &[i64], cutoff_us: i64) -> rusqlite::Res
     )?;
     let mut deleted = Vec::with_capacity(ids.len());
     let mut tried = 0;
-    for &id in ids {
-        tried += 1;
-        if delete.execute(params![id, cutoff_us])? == 1 {
-            deleted.push(id);
+    db::keeping_component_sessions(conn, sessions.iter().map(String::as_str), || {
+        for &id in ids {
+            tried += 1;
+            if delete.execute(params![id, cutoff_us])? == 1 {
+                deleted.push(id);
+            }
+            if started.elapsed() >= CHUNK_TIME {
+                break;
+            }
         }
-        if started.elapsed() >= CHUNK_TIME {
-            break;
-        }
-    }
+        Ok(())
+    })?;
     db::record_deleted_metrics(conn, &deleted)?;
     Ok((tried, deleted.len() as u64))
 }
