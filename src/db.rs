@@ -10,6 +10,7 @@
 //! front of the single writer, so a busy database cannot reach a client under load. WAL mode lets
 //! the pooled readers run meanwhile.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -804,18 +805,15 @@ pub struct Removed {
 /// recorded for paging ([`record_deleted_metrics`]). Meant to run through [`Db::write`], so
 /// that all of it is one transaction.
 pub fn delete_session(conn: &Connection, session_h: &str) -> rusqlite::Result<Removed> {
-    let ids: Vec<i64> = conn
-        .prepare_cached("SELECT id FROM metrics WHERE session_h = ?1 ORDER BY id")?
-        .query_map([session_h], |row| row.get(0))?
+    let doomed: Vec<(i64, String)> = conn
+        .prepare_cached("SELECT id, component FROM metrics WHERE session_h = ?1 ORDER BY id")?
+        .query_map([session_h], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    keeping_component_sessions(conn, [session_h], || {
-        let mut delete = conn.prepare_cached("DELETE FROM metrics WHERE id = ?1")?;
-        for id in &ids {
-            delete.execute([id])?;
-        }
-        Ok(())
-    })?;
-    record_deleted_metrics(conn, &ids)?;
+    let mut eraser = MetricEraser::new(conn);
+    for (id, component) in &doomed {
+        eraser.erase(*id, session_h, component)?;
+    }
+    let metrics = eraser.finish()?;
     // Explicitly rather than by the foreign key's cascade, which needs `foreign_keys = ON` on
     // whichever connection deletes.
     conn.prepare_cached(
@@ -828,43 +826,83 @@ pub fn delete_session(conn: &Connection, session_h: &str) -> rusqlite::Result<Re
         .execute([session_h])?;
     Ok(Removed {
         sessions: sessions as u64,
-        metrics: ids.len() as u64,
+        metrics,
     })
 }
 
-/// Runs `delete`, which deletes metrics of the sessions `sessions` (and of no other), keeping
-/// `component_sessions` exact in its place: the rows of these sessions are taken out first and
-/// put back afterwards from the metrics left, one index range per session.
+/// Deletes metrics one by one and keeps every table beside them exact: the trigger-kept counts,
+/// `component_sessions`, and `metric_holes` (at [`MetricEraser::finish`], which must be called
+/// in the same transaction). Every delete of metrics goes through it.
 ///
-/// The `metrics_uncounted` trigger would keep them too, but SQLite checks its "no metric of this
-/// component left in this session" by walking the component's metrics (the index it picks) up
-/// to the session's: about 0.1 s for each metric of a recent session on a 10,000,000-metric
-/// store, so 1,000 s for a session of 10,000 metrics. With the session's rows gone, the
-/// trigger finds nothing to delete and never asks (0.8 ms a metric, measured the same way).
-pub fn keeping_component_sessions<'a, T>(
-    conn: &Connection,
-    sessions: impl IntoIterator<Item = &'a str> + Clone,
-    delete: impl FnOnce() -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    let mut forget = conn.prepare_cached("DELETE FROM component_sessions WHERE session_h = ?1")?;
-    for session_h in sessions.clone() {
-        forget.execute([session_h])?;
+/// `component_sessions` is kept here rather than by the `metrics_uncounted` trigger, which checks
+/// "no metric of this component left in this session" by walking the component's metrics (the
+/// index SQLite picks) up to the session's: about 0.1 s for each metric of a recent session on a
+/// 10,000,000-metric store, 1,000 s for a session of 10,000 metrics. The row of a component and
+/// session is taken out before the first of its metrics goes, so the trigger finds nothing to
+/// check (0.8 ms a metric, measured the same way), and put back at the end if the session has a
+/// metric of the component left: a walk of the session's metrics, which meets one soon when
+/// there is one.
+pub struct MetricEraser<'c> {
+    conn: &'c Connection,
+    /// The (component, session) rows of `component_sessions` taken out.
+    taken_out: BTreeSet<(String, String)>,
+    /// The ids deleted.
+    deleted: Vec<i64>,
+}
+
+impl<'c> MetricEraser<'c> {
+    /// Starts deleting on `conn`, inside a transaction.
+    pub fn new(conn: &'c Connection) -> Self {
+        MetricEraser {
+            conn,
+            taken_out: BTreeSet::new(),
+            deleted: Vec::new(),
+        }
     }
-    let outcome = delete()?;
-    let mut restore = conn.prepare_cached(
-        "INSERT OR IGNORE INTO component_sessions (component, session_h) \
-         SELECT DISTINCT component, session_h FROM metrics INDEXED BY metrics_by_session \
-         WHERE session_h = ?1",
-    )?;
-    for session_h in sessions {
-        restore.execute([session_h])?;
+
+    /// Deletes the metric `id`, of the session `session_h` and the component `component`;
+    /// `false` when there is no such id.
+    pub fn erase(&mut self, id: i64, session_h: &str, component: &str) -> rusqlite::Result<bool> {
+        let pair = (component.to_owned(), session_h.to_owned());
+        if !self.taken_out.contains(&pair) {
+            self.conn
+                .prepare_cached(
+                    "DELETE FROM component_sessions WHERE component = ?1 AND session_h = ?2",
+                )?
+                .execute([component, session_h])?;
+            self.taken_out.insert(pair);
+        }
+        let gone = self
+            .conn
+            .prepare_cached("DELETE FROM metrics WHERE id = ?1")?
+            .execute([id])?;
+        if gone == 1 {
+            self.deleted.push(id);
+        }
+        Ok(gone == 1)
     }
-    Ok(outcome)
+
+    /// Puts back the `component_sessions` rows whose session still has a metric of the
+    /// component, records the deleted ids for paging ([`record_deleted_metrics`]), and returns
+    /// how many metrics were deleted.
+    pub fn finish(mut self) -> rusqlite::Result<u64> {
+        let mut restore = self.conn.prepare_cached(
+            "INSERT OR IGNORE INTO component_sessions (component, session_h) SELECT ?1, ?2 \
+             WHERE EXISTS (SELECT 1 FROM metrics INDEXED BY metrics_by_session \
+                           WHERE session_h = ?2 AND component = ?1)",
+        )?;
+        for (component, session_h) in &self.taken_out {
+            restore.execute([component, session_h])?;
+        }
+        self.deleted.sort_unstable();
+        record_deleted_metrics(self.conn, &self.deleted)?;
+        Ok(self.deleted.len() as u64)
+    }
 }
 
 /// Records in `metric_holes`, in the transaction that deleted them, that the metrics with ids
 /// `deleted` (ascending, each one deleted) are gone, so that paging in the order stored stays a
-/// lookup ([`ids_at_positions`]). Every delete of metrics must call it.
+/// lookup ([`ids_at_positions`]). Every delete of metrics must call it ([`MetricEraser`] does).
 ///
 /// The new ids are merged with the runs they touch or follow into maximal runs, and the counts
 /// of every run from the first one changed on are written anew: deletes of the oldest metrics

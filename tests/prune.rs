@@ -148,8 +148,8 @@ fn assert_consistent(conn: &Connection) {
 
 #[test]
 fn prune_deletes_old_sessions_with_their_metrics_and_old_metrics_of_no_session() {
-    // Arrange: 3 old sessions and 2 new ones, 40 metrics each, and 3 metrics of no stored
-    // session, 2 of them old.
+    // Arrange: 3 old sessions and 2 new ones, 40 metrics each, and 8 metrics of no stored
+    // session, 2 of them old; the first (old) and the last (new) of those share a component.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("monitor.db");
     let sessions = [
@@ -159,7 +159,8 @@ fn prune_deletes_old_sessions_with_their_metrics_and_old_metrics_of_no_session()
         (4, NEW),
         (5, "2021-06-01 10:00:00Z"),
     ];
-    store(&path, &sessions, 40, &[OLD, NEW, "2019-01-01T00:00:00"]);
+    let orphans = [OLD, NEW, "2019-01-01T00:00:00", NEW, NEW, NEW, NEW, NEW];
+    store(&path, &sessions, 40, &orphans);
 
     // Act
     let output = prune(dir.path(), &["--db", "monitor.db", "--older-than", "90d"]);
@@ -177,7 +178,7 @@ fn prune_deletes_old_sessions_with_their_metrics_and_old_metrics_of_no_session()
         rows(&conn, "SELECT session_h FROM sessions ORDER BY id"),
         [session_hash(2), session_hash(4)]
     );
-    assert_eq!(query_i64(&conn, "SELECT count(*) FROM metrics"), 81);
+    assert_eq!(query_i64(&conn, "SELECT count(*) FROM metrics"), 86);
     assert_eq!(
         query_i64(
             &conn,
@@ -194,7 +195,7 @@ fn prune_deletes_old_sessions_with_their_metrics_and_old_metrics_of_no_session()
     // Every page of the order stored is the right one.
     let ids = |sql: &str| -> Vec<String> { rows(&conn, sql) };
     let all = ids("SELECT item_variant || session_h FROM metrics ORDER BY id");
-    for offset in [0, 1, 40, 79, 80] {
+    for offset in [0, 1, 40, 79, 83] {
         let page = db::list_metrics(&conn, offset, 3).unwrap();
         let got: Vec<String> = page
             .iter()
