@@ -578,6 +578,10 @@ fn cases(values: &Values) -> Vec<Case> {
     let middle_function = values.middle_function_page.to_string();
     let no_query = (String::new(), String::new());
     let deep: Vec<(&str, (String, String), &str)> = vec![
+        // The order stored: page 1, the middle and the last (`page=-1` above) cost the same,
+        // also after deletes (`monitor-server prune`) have left gaps in the ids.
+        ("/metrics", query(&[("page", "1")]), ""),
+        ("/metrics", query(&[("page", &middle)]), " (middle page)"),
         (
             "/metrics",
             query(&[("sort", "mem_usage"), ("page", &middle)]),
