@@ -1539,7 +1539,8 @@ mod tests {
 
         for deleted in [false, true] {
             if deleted {
-                // Ids are no longer dense: the page cannot be found by id any more.
+                // Deleted behind `metric_holes`' back: the plain listing cannot find its page by
+                // id any more and must fall back to skipping rows.
                 conn.execute("DELETE FROM metrics WHERE id IN (2, 1500)", [])
                     .unwrap();
             }
