@@ -32,6 +32,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod query;
 pub mod routes;
+pub mod ui;
 pub mod writer;
 
 use auth::Tokens;
@@ -115,6 +116,7 @@ pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io:
             .wrap(from_fn(auth::require_tokens))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(limits::close_on_unread_body))
+            .configure(ui::configure)
             .configure(routes::configure)
     })
     .client_request_timeout(HEADER_TIMEOUT)
