@@ -39,7 +39,9 @@ export async function get(path, params = {}) {
   if (secret) headers.Authorization = `Bearer ${secret}`;
   let response;
   try {
-    response = await fetch(url, { headers, credentials: "same-origin" });
+    // No cookies or cached Basic credentials: the token is the header above. ("include" would
+    // also let a 401 open the browser's own login dialog.)
+    response = await fetch(url, { headers, credentials: "omit" });
   } catch (err) {
     throw new ApiError(0, `The server did not answer (${err.message}).`, {}, url);
   }

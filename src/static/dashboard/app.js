@@ -55,7 +55,8 @@ async function render() {
   } catch (err) {
     if (current !== rendering) return;
     view.removeAttribute("aria-busy");
-    view.append(err && err.status === 401 ? tokenForm(err) : errorBox(err));
+    if (err && err.status === 401) show(view, tokenForm(err));
+    else view.append(errorBox(err));
     document.body.dataset.state = "error";
   }
   document.body.dataset.renderMs = String(Math.round(performance.now() - started));
@@ -77,7 +78,9 @@ async function loadSummary() {
       s.first_run_date ? h("span", {}, `${when(s.first_run_date)} → ${when(s.last_run_date)}`) : null);
     return s;
   } catch (err) {
-    show(summaryLine, h("span", { class: "summary-error" }, `Summary unavailable: ${err.message}`));
+    show(summaryLine, err.status === 401
+      ? h("span", {}, "Reading this server needs its token.")
+      : h("span", { class: "summary-error" }, `Summary unavailable: ${err.message}`));
     throw err;
   }
 }

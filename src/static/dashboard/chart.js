@@ -2,7 +2,7 @@
 // point a link to its run. The drawing scales with the page (viewBox), so the numbers below are
 // in the chart's own units, not pixels.
 
-import { h, s, number } from "./dom.js";
+import { h, s } from "./dom.js";
 
 const WIDTH = 880;
 const HEIGHT = 260;
@@ -35,13 +35,13 @@ export function lineChart({ id, title, yLabel, series }) {
     viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
     role: "img",
     "aria-label": `${title}: ${yLabel} by run date`,
-    class: "plot",
+    class: points.length > 200 ? "plot dense" : "plot",
   });
   const axes = s("g", { class: "axes" });
   for (const tick of yTicks) {
     axes.append(
       s("line", { class: "grid", x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: y(tick), y2: y(tick) }),
-      s("text", { class: "tick y-tick", x: MARGIN.left - 8, y: y(tick) + 4, "text-anchor": "end" }, number(tick)),
+      s("text", { class: "tick y-tick", x: MARGIN.left - 8, y: y(tick) + 4, "text-anchor": "end" }, tickText(tick, yTicks[1])),
     );
   }
   const span = xMax - xMin;
@@ -111,6 +111,12 @@ export function niceTicks(max) {
   for (let i = 0; i * step < top + step / 2 && ticks.length < 12; i += 1) ticks.push(i * step);
   if (ticks[ticks.length - 1] < top) ticks.push(ticks.length * step);
   return ticks.map((t) => Number(t.toPrecision(12)));
+}
+
+/** A tick's value with as many decimals as the step needs, the same for every tick of an axis. */
+function tickText(value, step) {
+  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+  return value.toFixed(Math.min(decimals, 6));
 }
 
 function anchorOf(i) {

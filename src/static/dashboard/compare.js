@@ -2,7 +2,7 @@
 // in red, improvements in green, as the server orders and judges them.
 
 import { get } from "./api.js";
-import { h, megabytes, percent, runLink, seconds, short, table, testLink } from "./dom.js";
+import { add, h, megabytes, percent, runLink, seconds, short, table, testLink } from "./dom.js";
 
 /** Rows drawn at first; the rest on request, so a comparison of thousands of tests stays quick. */
 const FIRST_ROWS = 500;
@@ -11,7 +11,7 @@ const FIRST_ROWS = 500;
 export async function compareView(view, params, { go }) {
   const baseline = params.get("baseline") || "";
   const candidate = params.get("candidate") || "";
-  view.append(h("h1", {}, "Compare runs"),
+  add(view, h("h1", {}, "Compare runs"),
     h("form", { class: "filters", onsubmit: (e) => {
       e.preventDefault();
       go("/compare", new URLSearchParams({ baseline: e.target.baseline.value.trim(), candidate: e.target.candidate.value.trim() }));
@@ -20,18 +20,18 @@ export async function compareView(view, params, { go }) {
     h("label", { class: "filter grow" }, "Candidate ", h("input", { name: "candidate", value: candidate, placeholder: "session:<hash>, build:main/42…" })),
     h("button", { type: "submit", class: "primary" }, "Compare")));
   if (!baseline || !candidate) {
-    view.append(h("p", { class: "muted" }, "Tick two runs in the ", h("a", { href: "#/runs" }, "runs list"), ", or give two sides above."));
+    add(view, h("p", { class: "muted" }, "Tick two runs in the ", h("a", { href: "#/runs" }, "runs list"), ", or give two sides above."));
     return;
   }
   const answer = await get("/compare", { baseline, candidate });
   const counts = answer.summary;
-  view.append(
+  add(view, 
     h("div", { class: "sides" }, side("Baseline", answer.baseline), h("span", { class: "arrow" }, "→"), side("Candidate", answer.candidate)),
     h("p", { class: "verdicts" }, ["regressed", "improved", "missing", "new", "unchanged"].map((verdict) =>
       h("span", { class: `badge verdict-${verdict}`, "data-count": verdict }, `${counts[verdict]} ${verdict}`))),
     answer.notes.map((note) => h("p", { class: "note" }, note)));
   if (!answer.tests.length) {
-    view.append(h("p", { class: "empty" }, "No test on either side."));
+    add(view, h("p", { class: "empty" }, "No test on either side."));
     return;
   }
   const columns = [
@@ -45,11 +45,11 @@ export async function compareView(view, params, { go }) {
   ];
   const rows = (tests) => table(columns, tests, { rowAttrs: (t) => ({ class: `verdict-${t.verdict}`, "data-variant": t.item_variant }) });
   const shown = h("div", {}, rows(answer.tests.slice(0, FIRST_ROWS)));
-  view.append(shown);
+  add(view, shown);
   if (answer.tests.length > FIRST_ROWS) {
     const more = h("button", { type: "button", onclick: () => { shown.replaceChildren(rows(answer.tests)); more.remove(); } },
       `Show all ${answer.tests.length} tests`);
-    view.append(more);
+    add(view, more);
   }
 }
 

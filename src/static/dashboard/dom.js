@@ -41,14 +41,18 @@ export function megabytes(value) {
   return `${number(value)} MB`;
 }
 
-/** Three significant digits at most, never in exponent form for the values seen here. */
+/** Three significant digits (0.300, 1.04, 532), so values of a column read alike. */
 export function number(value) {
   const magnitude = Math.abs(value);
   if (magnitude === 0) return "0";
   if (magnitude >= 100) return value.toFixed(0);
-  if (magnitude >= 10) return value.toFixed(1);
-  if (magnitude >= 1) return value.toFixed(2);
-  return value.toPrecision(3).replace(/0+$/, "").replace(/\.$/, "");
+  return value.toPrecision(3);
+}
+
+/** pytest-monitor's `cpu_usage`: CPU time over wall time, as a percentage (over 100 on several cores). */
+export function cpuShare(value) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  return `${Math.round(value * 100)} %`;
 }
 
 /** A signed percentage such as +72.7 %, or the empty string when there is none. */
@@ -90,12 +94,18 @@ export function runLink(sessionH) {
   return `#/runs/${encodeURIComponent(sessionH)}`;
 }
 
-/** Replaces what `element` shows. */
-export function show(element, ...children) {
-  element.replaceChildren();
+/** Appends `children` to `element`, skipping the absent ones (null, undefined, false). */
+export function add(element, ...children) {
   for (const child of children.flat(Infinity)) {
     if (child !== undefined && child !== null && child !== false) element.append(child);
   }
+  return element;
+}
+
+/** Replaces what `element` shows. */
+export function show(element, ...children) {
+  element.replaceChildren();
+  return add(element, ...children);
 }
 
 /** What went wrong, as the API said it: the status, the message and each field's reason. */

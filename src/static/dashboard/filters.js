@@ -45,13 +45,16 @@ export function filterBar(params, apply) {
   };
   const problems = h("div", { class: "filter-errors" });
   const select = (name, label, options) => {
-    const element = h("select", { name, "aria-label": label, onchange: (e) => set(name, e.target.value) },
-      h("option", { value: "" }, `${label}: all`));
+    const element = h("select", { name, onchange: (e) => set(name, e.target.value) },
+      h("option", { value: "" }, "All"));
     options.then((list) => {
       for (const item of list) element.append(item instanceof Node ? item : h("option", { value: item }, item));
       element.value = params.get(name) || "";
-    }).catch((err) => problems.append(errorBox(err)));
-    return h("label", { class: "filter" }, element);
+    }).catch((err) => {
+      // Without the token, the view itself asks for it; one request's refusal is enough.
+      if (err.status !== 401) problems.append(errorBox(err));
+    });
+    return h("label", { class: "filter" }, h("span", { class: "filter-name" }, label), element);
   };
 
   const pipeline = params.get("pipeline");
@@ -62,8 +65,8 @@ export function filterBar(params, apply) {
       ? select("build", "Build", listAll(`/pipelines/${encodeURIComponent(pipeline)}/builds`, "builds"))
       : null,
     select("tag", "Tag", menu("tags", loadTags)),
-    h("label", { class: "filter" },
-      h("input", { name: "scm_ref", placeholder: "SCM ref", "aria-label": "SCM ref", value: params.get("scm_ref") || "",
+    h("label", { class: "filter" }, h("span", { class: "filter-name" }, "SCM ref"),
+      h("input", { name: "scm_ref", placeholder: "exact commit", size: 12, value: params.get("scm_ref") || "",
         onchange: (e) => set("scm_ref", e.target.value.trim()) })),
     filtering(params) ? h("a", { class: "clear", href: `#${location.hash.slice(1).split("?")[0]}` }, "Clear filters") : null);
   return h("div", { class: "filter-bar" }, bar, problems);

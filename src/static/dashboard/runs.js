@@ -2,7 +2,7 @@
 
 import { get } from "./api.js";
 import { filterBar, filtersOf, filtering } from "./filters.js";
-import { h, megabytes, number, pager, runLink, seconds, short, table, testLink, when } from "./dom.js";
+import { add, cpuShare, h, megabytes, pager, runLink, seconds, short, table, testLink, when } from "./dom.js";
 
 const RUNS_PER_PAGE = 50;
 const METRICS_PER_PAGE = 50;
@@ -12,11 +12,11 @@ const PIPELINE_TAGS = ["pipeline_branch", "pipeline_build_no"];
 /** `#/runs`: the filter bar, the runs table with a checkbox per run, and Compare. */
 export async function runsView(view, params, { go, summary }) {
   const page = Number(params.get("page")) || 1;
-  view.append(h("h1", {}, "Runs"), filterBar(params, (next) => go("/runs", next)));
+  add(view, h("h1", {}, "Runs"), filterBar(params, (next) => go("/runs", next)));
   const answer = await get("/runs", { ...filtersOf(params), page, per_page: RUNS_PER_PAGE });
   if (!answer || !answer.runs.length) {
     const total = await summary.catch(() => null);
-    view.append(filtering(params) || (total && total.sessions > 0)
+    add(view, filtering(params) || (total && total.sessions > 0)
       ? h("p", { class: "empty" }, "No run matches these filters.")
       : welcome());
     return;
@@ -36,7 +36,7 @@ export async function runsView(view, params, { go, summary }) {
       compare.disabled = chosen.size !== 2;
       hint.textContent = chosen.size > 2 ? "Tick exactly two runs." : "Tick two runs to compare them.";
     } });
-  view.append(
+  add(view, 
     h("div", { class: "actions" }, compare, hint),
     table([
       { label: "", class: "pick", cell: tick },
@@ -55,7 +55,7 @@ export async function runsView(view, params, { go, summary }) {
 export async function runView(view, params, { go, path }) {
   const sessionH = decodeURIComponent(path.split("/")[2] || "");
   const run = await get(`/runs/${encodeURIComponent(sessionH)}`);
-  view.append(
+  add(view, 
     h("h1", {}, "Run ", h("span", { class: "mono" }, short(run.session_h)), ` · ${when(run.run_date)}`),
     h("dl", { class: "facts" },
       fact("Run", h("span", { class: "mono" }, run.session_h)),
@@ -80,7 +80,7 @@ export async function runView(view, params, { go, path }) {
     }
     go(here, next);
   };
-  view.append(h("h2", {}, "Metrics"), h("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); update({ q: e.target.q.value.trim() }); } },
+  add(view, h("h2", {}, "Metrics"), h("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); update({ q: e.target.q.value.trim() }); } },
     h("label", { class: "filter grow" }, h("input", { name: "q", type: "search", placeholder: "Test name contains…", "aria-label": "Test name contains", value: text })),
     h("label", { class: "filter" }, h("select", { name: "kind", "aria-label": "Kind", onchange: (e) => update({ kind: e.target.value }) },
       ["", "function", "class", "module", "package"].map((kind) =>
@@ -93,11 +93,11 @@ export async function runView(view, params, { go, path }) {
   const source = text ? `/variants/like/${encodeURIComponent(text)}/metrics` : `/sessions/${encodeURIComponent(sessionH)}/metrics`;
   const answer = await get(source, query);
   if (!answer || !answer.metrics.length) {
-    view.append(h("p", { class: "empty" }, text || params.get("kind") ? "No metric of this run matches." : "This run holds no metric."));
+    add(view, h("p", { class: "empty" }, text || params.get("kind") ? "No metric of this run matches." : "This run holds no metric."));
     return;
   }
   const onSort = (column) => update({ sort: column, order: column === sort && order === "desc" ? "asc" : "desc" });
-  view.append(
+  add(view, 
     table([
       { label: "Test", class: "test", cell: (m) => h("a", { href: testLink(m.item_path, m.item_variant) }, m.item_variant, h("div", { class: "muted" }, m.item_path)) },
       { label: "Component", cell: (m) => m.component || "–" },
@@ -105,7 +105,7 @@ export async function runView(view, params, { go, path }) {
       { label: "Wall time", class: "num", sort: "total_time", cell: (m) => seconds(m.total_time) },
       { label: "User", class: "num", sort: "user_time", cell: (m) => seconds(m.user_time) },
       { label: "Kernel", class: "num", sort: "kernel_time", cell: (m) => seconds(m.kernel_time) },
-      { label: "CPU usage", class: "num", sort: "cpu_usage", cell: (m) => number(m.cpu_usage) },
+      { label: "CPU usage", class: "num", sort: "cpu_usage", cell: (m) => cpuShare(m.cpu_usage) },
       { label: "Memory", class: "num", sort: "mem_usage", cell: (m) => megabytes(m.mem_usage) },
       { label: "Started", sort: "item_start_time", cell: (m) => when(m.item_start_time) },
     ], answer.metrics, { sorted: sort ? { sort, order } : null, onSort, rowAttrs: (m) => ({ "data-variant": m.item_variant }) }),

@@ -4,7 +4,7 @@
 import { get } from "./api.js";
 import { COLORS, lineChart } from "./chart.js";
 import { filterBar, filtersOf } from "./filters.js";
-import { h, megabytes, pager, runLink, seconds, short, table, testLink, timeOf, when } from "./dom.js";
+import { add, h, megabytes, pager, runLink, seconds, short, table, testLink, timeOf, when } from "./dom.js";
 
 const TESTS_PER_PAGE = 20;
 /** The most points a line gets: the charts stay quick with this many. */
@@ -20,16 +20,16 @@ export async function rankingView(view, params, { go, path }) {
   const kind = path.slice(1);
   const ranking = RANKINGS[kind];
   const page = Number(params.get("page")) || 1;
-  view.append(h("h1", {}, ranking.title), h("p", { class: "muted" }, ranking.help),
+  add(view, h("h1", {}, ranking.title), h("p", { class: "muted" }, ranking.help),
     filterBar(params, (next) => go(path, next)));
   const answer = await get("/tests", { sort: kind, ...filtersOf(params), page, per_page: TESTS_PER_PAGE });
   if (!answer || !answer.tests.length) {
-    view.append(h("p", { class: "empty" }, "No test measured in the selected runs."));
+    add(view, h("p", { class: "empty" }, "No test measured in the selected runs."));
     return;
   }
   const value = (test, which) => ranking.format(test[`${which}_${ranking.prefix}`]);
   const first = (page - 1) * TESTS_PER_PAGE;
-  view.append(
+  add(view, 
     table([
       { label: "#", class: "num", cell: (test) => first + answer.tests.indexOf(test) + 1 },
       { label: "Test", class: "test", cell: (test) => h("a", { href: testLink(test.item_path, test.item_variant, test.context_h) },
@@ -54,7 +54,7 @@ export async function testView(view, params) {
   const itemPath = params.get("item_path") || "";
   const itemVariant = params.get("item_variant") || "";
   const contextH = params.get("context_h") || undefined;
-  view.append(h("h1", {}, itemVariant), h("p", { class: "muted mono" }, itemPath));
+  add(view, h("h1", {}, itemVariant), h("p", { class: "muted mono" }, itemPath));
   const trend = await get("/tests/trend", { item_path: itemPath, item_variant: itemVariant, context_h: contextH, limit: TREND_LIMIT });
   const names = await Promise.all(trend.series.map((one) => machineName(one.context_h)));
   const series = (field, format) => trend.series.map((one, i) => ({
@@ -69,9 +69,9 @@ export async function testView(view, params) {
     })),
   }));
   if (contextH) {
-    view.append(h("p", {}, "One machine shown. ", h("a", { href: testLink(itemPath, itemVariant) }, "Show every machine")));
+    add(view, h("p", {}, "One machine shown. ", h("a", { href: testLink(itemPath, itemVariant) }, "Show every machine")));
   }
-  view.append(
+  add(view, 
     lineChart({ id: "chart-wall", title: "Wall time", yLabel: "Wall time (s)", series: series("total_time", seconds) }),
     lineChart({ id: "chart-cpu", title: "CPU time (user + kernel)", yLabel: "CPU time (s)", series: series("cpu_time", seconds) }),
     lineChart({ id: "chart-memory", title: "Memory", yLabel: "Memory (MB)", series: series("mem_usage", megabytes) }),
