@@ -21,6 +21,7 @@ pub mod auth;
 pub mod backup;
 pub mod compare;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod gate;
@@ -109,10 +110,13 @@ pub fn run(listener: TcpListener, state: AppState) -> io::Result<Server> {
 pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io::Result<Server> {
     let state = web::Data::new(state);
     let tokens = web::Data::new(options.tokens);
+    // One per server, shared by its workers: the per-test figures `/tests` keeps up to date.
+    let tests = web::Data::new(dashboard::TestCache::default());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(tokens.clone())
+            .app_data(tests.clone())
             .wrap(from_fn(auth::require_tokens))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(limits::close_on_unread_body))
