@@ -121,7 +121,8 @@ const MACHINES: [(&str, &str, &str); 2] = [
 const BUILDS: u32 = 6;
 
 /// The suite every synthetic run measures: (module, test, component, wall time s, memory MB).
-/// `test_copy` takes twice as long in the last build.
+/// In the last build `test_copy` takes twice as long and `test_parse` 60% less; on the second
+/// machine everything takes 30% longer and uses 30% more memory.
 const TESTS: [(&str, &str, &str, f64, f64); 5] = [
     ("tests.test_io", "test_copy", "storage", 1.0, 40.0),
     ("tests.test_io", "test_parse", "storage", 0.5, 30.0),
@@ -162,14 +163,16 @@ fn load_history(app: &App) {
                                        "pipeline_build_no": build.to_string()}}),
             );
             for (i, (path, test, component, wall, memory)) in TESTS.iter().enumerate() {
-                let slowdown = if build == BUILDS && *test == "test_copy" {
-                    2.0
-                } else {
-                    1.0
+                let slowdown = match (build == BUILDS, *test) {
+                    (true, "test_copy") => 2.0,
+                    (true, "test_parse") => 0.4,
+                    _ => 1.0,
                 };
                 // A little variation from run to run, as real measurements have.
                 let jitter = 1.0 + 0.02 * f64::from((build + i as u32) % 3);
-                let wall = wall * slowdown * jitter;
+                // The second machine is slower and uses more memory, so its line stands apart.
+                let machine_factor = 1.0 + 0.3 * machine as f64;
+                let wall = wall * slowdown * jitter * machine_factor;
                 let item = test.split('[').next().unwrap_or(test);
                 app.post(
                     "/metrics/",
@@ -179,7 +182,7 @@ fn load_history(app: &App) {
                            "item_fs_loc": format!("{}.py", path.replace('.', "/")),
                            "kind": "function", "component": component,
                            "total_time": wall, "user_time": wall * 0.7, "kernel_time": wall * 0.1,
-                           "cpu_usage": 0.8, "mem_usage": memory * jitter}),
+                           "cpu_usage": 0.8, "mem_usage": memory * jitter * machine_factor}),
                 );
             }
         }
@@ -435,6 +438,19 @@ fn every_view_shows_the_stored_runs_as_a_person_would_read_them() {
     assert!(browser
         .text("[data-count=regressed]")
         .starts_with("1 regressed"));
+    assert_eq!(
+        cell(&browser, "variant", "test_parse", "Verdict"),
+        "improved"
+    );
+    let background = browser.execute(
+        "return getComputedStyle(document.querySelector('tr[data-variant=\"test_parse\"]')).backgroundColor",
+        json!([]),
+    );
+    assert_eq!(
+        background,
+        json!("rgb(230, 244, 234)"),
+        "the improved row is green"
+    );
     assert!(cell(&browser, "variant", "test_copy", "Wall time").contains('+'));
     screenshot(&browser, "compare");
 
@@ -570,6 +586,16 @@ fn an_empty_store_says_how_to_send_the_first_run_and_a_read_token_is_asked_for()
         "{text}"
     );
     screenshot(&browser, "empty");
+    // An error of the API is shown with its message and the request, not swallowed.
+    let shown = browser.open_failing_view(
+        &empty.origin,
+        "/compare?baseline=session%3Anothing&candidate=session%3Aelse",
+    );
+    assert!(
+        shown.contains("Error 404") && shown.contains("`session:else` matches no session"),
+        "{shown}"
+    );
+    assert!(shown.contains("GET /api/v1/compare?"), "{shown}");
 
     let guarded = App::start(Tokens {
         write: Some(Secret::new("write-token")),
@@ -606,34 +632,49 @@ fn an_empty_store_says_how_to_send_the_first_run_and_a_read_token_is_asked_for()
     assert!(browser.text("#token-slot").contains("Forget token"));
 }
 
-/// The first view against a bigger store: how long from opening `/` to the runs drawn.
+/// The first view against a bigger store: how long from opening `/` to the runs drawn, the first
+/// time (the page's files fetched and compiled) and the second. 50,000 metrics over 200 runs by
+/// default; `MONITOR_SERVER_FIRST_VIEW_METRICS` and `MONITOR_SERVER_FIRST_VIEW_RUNS` set others
+/// (the README's 1,000,000-metric figure: `cargo test --release --test dashboard_browser
+/// first_view -- --nocapture` with 1000000 and 1000).
 #[test]
-fn the_first_view_of_a_50k_metric_store_renders_quickly() {
+fn the_first_view_of_a_big_store_renders_quickly() {
     let Some(browser) = Browser::start("dashboard: first view timing") else {
         return;
     };
+    let size = |var: &str, default: u64| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let metrics = size("MONITOR_SERVER_FIRST_VIEW_METRICS", 50_000);
+    let runs = size("MONITOR_SERVER_FIRST_VIEW_RUNS", 200);
     let dir = tempfile::tempdir().expect("a temp dir");
-    store::load(&dir.path().join("monitor.db"), 50_000, 200).expect("load the store");
+    let loading = Instant::now();
+    store::load(&dir.path().join("monitor.db"), metrics, runs).expect("load the store");
+    let loaded = loading.elapsed();
     let app = App::start_in(dir, Tokens::default());
-    // Warm: the first load also compiles the page's modules, as a person's second visit would.
-    browser.open_view(&app.origin, "/runs");
-    let started = Instant::now();
-    browser.open_view(&app.origin, "/runs");
-    let wall = started.elapsed();
     // Milliseconds from the start of the navigation to the runs drawn, as the page measured it.
-    let in_page: u64 = browser
-        .execute("return Number(document.body.dataset.readyAt)", json!([]))
-        .as_u64()
-        .unwrap_or(u64::MAX);
+    let ready_at = |browser: &Browser| {
+        browser
+            .execute("return Number(document.body.dataset.readyAt)", json!([]))
+            .as_u64()
+            .unwrap_or(u64::MAX)
+    };
+    browser.open_view(&app.origin, "/runs");
+    let first = ready_at(&browser);
     assert_eq!(listed_runs(&browser).len(), 50, "one page of runs");
+    browser.open_view(&app.origin, "/runs");
+    let second = ready_at(&browser);
     println!(
-        "dashboard first view on 50,000 metrics / 200 runs: {in_page} ms in the page, \
-         {} ms including navigation",
-        wall.as_millis()
+        "dashboard first view on {metrics} metrics / {runs} runs (loaded in {:.1} s): \
+         {first} ms the first time, {second} ms the second, from navigation to the runs drawn",
+        loaded.as_secs_f64()
     );
-    // Loose on purpose (a debug build on a shared machine): it catches unbounded work, the
-    // README reports the release build's figure.
-    assert!(in_page < 3000, "the runs view took {in_page} ms to draw");
+    // Loose on purpose (a debug build on a shared machine): it catches unbounded work; the
+    // README reports the release build's figures.
+    assert!(first < 3000, "the runs view took {first} ms to draw");
 }
 
 /// A test measured in 1,000 runs: each chart draws its 1,000 points, and quickly.

@@ -235,22 +235,28 @@ impl Browser {
     /// The view must end "ready" (not in an error); returns the page's text.
     /// The page is loaded afresh each time, as when a link is opened in a new tab.
     pub fn open_view(&self, origin: &str, hash: &str) -> String {
+        self.load(origin, hash);
+        self.wait_ready(hash)
+    }
+
+    /// Loads the dashboard afresh at `#hash`: from a blank page, so that the same address
+    /// opened twice is loaded twice.
+    fn load(&self, origin: &str, hash: &str) {
         self.goto("about:blank");
         self.goto(&format!("{origin}/#{hash}"));
-        self.wait_ready(hash)
+    }
+
+    /// Opens the view at `#hash`, which must end in an error; returns the error shown.
+    pub fn open_failing_view(&self, origin: &str, hash: &str) -> String {
+        self.load(origin, hash);
+        let state = self.wait_drawn(hash);
+        assert_eq!(state, json!("error"), "the view #{hash} did not fail");
+        self.text("[role=alert]")
     }
 
     /// Waits until the view at `#hash` is drawn and returns the page's text.
     pub fn wait_ready(&self, hash: &str) -> String {
-        let state = self.wait_for(
-            &format!("the view #{hash} to finish drawing"),
-            // `data-hash` is set with `data-state` when a view starts drawing, so a view
-            // finished before the address changed does not count.
-            "const body = document.body; \
-             return body.dataset.hash === arguments[0] && body.dataset.state !== 'loading' \
-                && body.dataset.state",
-            json!([format!("#{hash}")]),
-        );
+        let state = self.wait_drawn(hash);
         let text = self.text("body");
         assert_eq!(
             state,
@@ -258,6 +264,19 @@ impl Browser {
             "the view #{hash} ended in an error:\n{text}"
         );
         text
+    }
+
+    /// Waits until the view at `#hash` is drawn; its final state, "ready" or "error".
+    fn wait_drawn(&self, hash: &str) -> Value {
+        self.wait_for(
+            &format!("the view #{hash} to finish drawing"),
+            // `data-hash` is set with `data-state` when a view starts drawing, so a view
+            // finished before the address changed does not count.
+            "const body = document.body; \
+             return body.dataset.hash === arguments[0] && body.dataset.state !== 'loading' \
+                && body.dataset.state",
+            json!([format!("#{hash}")]),
+        )
     }
 
     /// The visible text of the first element matching `css` (the text content of an SVG one,
