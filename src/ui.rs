@@ -69,9 +69,25 @@ pub fn is_public(method: &Method, path: &str) -> bool {
 /// Registers `/`, `/index.html` and the assets. Called before [`crate::routes::configure`],
 /// whose default service answers every other path.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(index))
-        .route("/index.html", web::get().to(index))
-        .route("/dashboard/{file}", web::get().to(asset));
+    for path in ["/", "/index.html"] {
+        cfg.service(
+            web::resource(path)
+                .route(web::get().to(index))
+                .route(web::head().to(index))
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
+    cfg.service(
+        web::resource("/dashboard/{file}")
+            .route(web::get().to(asset))
+            .route(web::head().to(asset))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// The files are read-only: any other method is the API's JSON 405.
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
 }
 
 async fn index() -> HttpResponse {

@@ -785,4 +785,19 @@ fn the_page_and_its_files_are_served_with_a_same_origin_policy_and_without_a_tok
         401,
         "the data needs the token"
     );
+    let head = ureq::head(&format!("{}/", app.origin))
+        .call()
+        .expect("HEAD /");
+    assert_eq!(head.status(), 200);
+    // Other methods are refused as the API refuses them: 405 with a JSON message.
+    let post = ureq::post(&format!("{}/", app.origin))
+        .set("Authorization", "Bearer write-token")
+        .send_string("");
+    match post {
+        Err(ureq::Error::Status(405, response)) => {
+            let body = response.into_string().unwrap_or_default();
+            assert!(body.contains("\"message\""), "{body}");
+        }
+        other => panic!("POST / answered {other:?}"),
+    }
 }
