@@ -492,7 +492,7 @@ fn every_view_shows_the_stored_runs_as_a_person_would_read_them() {
         ("#chart-memory", "Memory (MB)"),
     ] {
         assert_eq!(browser.text(&format!("{chart} .y-label")), label);
-        assert_eq!(browser.text(&format!("{chart} .x-label")), "Run date (UTC)");
+        assert_eq!(browser.text(&format!("{chart} .x-label")), "Run date");
         for (context, node, _) in MACHINES {
             let points = format!("{chart} g.series[data-context=\"{context}\"] circle");
             assert_eq!(browser.count(&points), BUILDS as usize, "{points}");

@@ -55,7 +55,7 @@ export function lineChart({ id, title, yLabel, series }) {
   axes.append(
     s("line", { class: "axis", x1: MARGIN.left, x2: WIDTH - MARGIN.right, y1: MARGIN.top + plotH, y2: MARGIN.top + plotH }),
     s("line", { class: "axis", x1: MARGIN.left, x2: MARGIN.left, y1: MARGIN.top, y2: MARGIN.top + plotH }),
-    s("text", { class: "axis-label x-label", x: MARGIN.left + plotW / 2, y: HEIGHT - 6, "text-anchor": "middle" }, "Run date (UTC)"),
+    s("text", { class: "axis-label x-label", x: MARGIN.left + plotW / 2, y: HEIGHT - 6, "text-anchor": "middle" }, "Run date"),
     s("text", {
       class: "axis-label y-label",
       transform: `translate(16 ${MARGIN.top + plotH / 2}) rotate(-90)`,

@@ -2,7 +2,7 @@
 // in red, improvements in green, as the server orders and judges them.
 
 import { get } from "./api.js";
-import { add, h, megabytes, percent, runLink, seconds, short, table, testLink } from "./dom.js";
+import { add, h, megabytes, percent, runLink, seconds, short, table, testCell } from "./dom.js";
 
 /** Rows drawn at first; the rest on request, so a comparison of thousands of tests stays quick. */
 const FIRST_ROWS = 500;
@@ -16,8 +16,10 @@ export async function compareView(view, params, { go }) {
       e.preventDefault();
       go("/compare", new URLSearchParams({ baseline: e.target.baseline.value.trim(), candidate: e.target.candidate.value.trim() }));
     } },
-    h("label", { class: "filter grow" }, "Baseline ", h("input", { name: "baseline", value: baseline, placeholder: "session:<hash>, build:main/41, last:main/5…" })),
-    h("label", { class: "filter grow" }, "Candidate ", h("input", { name: "candidate", value: candidate, placeholder: "session:<hash>, build:main/42…" })),
+    h("label", { class: "filter grow" }, "Baseline ",
+      h("input", { name: "baseline", value: baseline, placeholder: "session:<hash>, build:main/41, last:main/5…" })),
+    h("label", { class: "filter grow" }, "Candidate ",
+      h("input", { name: "candidate", value: candidate, placeholder: "session:<hash>, build:main/42…" })),
     h("button", { type: "submit", class: "primary" }, "Compare")));
   if (!baseline || !candidate) {
     add(view, h("p", { class: "muted" }, "Tick two runs in the ", h("a", { href: "#/runs" }, "runs list"), ", or give two sides above."));
@@ -25,8 +27,9 @@ export async function compareView(view, params, { go }) {
   }
   const answer = await get("/compare", { baseline, candidate });
   const counts = answer.summary;
-  add(view, 
-    h("div", { class: "sides" }, side("Baseline", answer.baseline), h("span", { class: "arrow" }, "→"), side("Candidate", answer.candidate)),
+  add(view,
+    h("div", { class: "sides" },
+      side("Baseline", answer.baseline), h("span", { class: "arrow" }, "→"), side("Candidate", answer.candidate)),
     h("p", { class: "verdicts" }, ["regressed", "improved", "missing", "new", "unchanged"].map((verdict) =>
       h("span", { class: `badge verdict-${verdict}`, "data-count": verdict }, `${counts[verdict]} ${verdict}`))),
     answer.notes.map((note) => h("p", { class: "note" }, note)));
@@ -36,7 +39,7 @@ export async function compareView(view, params, { go }) {
   }
   const columns = [
     { label: "Verdict", class: "verdict", cell: (t) => t.verdict },
-    { label: "Test", class: "test", cell: (t) => h("a", { href: testLink(t.item_path, t.item_variant, t.context_h) }, t.item_variant, h("div", { class: "muted" }, t.item_path)) },
+    { label: "Test", class: "test", cell: (t) => testCell(t.item_path, t.item_variant, t.context_h) },
     { label: "Machine", class: "mono", cell: (t) => short(t.context_h) },
     { label: "Wall time", class: "num", cell: (t) => change(t.total_time, seconds) },
     { label: "CPU time", class: "num", cell: (t) => change(t.cpu_time, seconds) },

@@ -68,8 +68,9 @@ export function when(iso) {
 }
 
 /**
- * Milliseconds since the epoch of a stored time. Times sent without an offset (pytest-monitor's)
- * are read as UTC, so the charts place them where the tables print them.
+ * Milliseconds since the epoch of a stored time. Times sent without an offset (pytest-monitor's,
+ * in the clock of the machine that ran the tests) are taken as they are written, so the charts'
+ * axes read the same clock as the tables.
  */
 export function timeOf(iso) {
   const text = String(iso);
@@ -87,6 +88,11 @@ export function testLink(itemPath, itemVariant, contextH) {
   const query = new URLSearchParams({ item_path: itemPath, item_variant: itemVariant });
   if (contextH) query.set("context_h", contextH);
   return `#/test?${query}`;
+}
+
+/** A table cell naming a test (its variant, then its module) and linking to its page. */
+export function testCell(itemPath, itemVariant, contextH) {
+  return h("a", { href: testLink(itemPath, itemVariant, contextH) }, itemVariant, h("div", { class: "muted" }, itemPath));
 }
 
 /** A run's place in the dashboard. */
@@ -124,7 +130,8 @@ export function table(columns, rows, { rowAttrs = () => ({}), sorted, onSort } =
     if (!column.sort || !onSort) return h("th", { class: column.class }, column.label);
     const active = sorted && sorted.sort === column.sort;
     const arrow = active ? (sorted.order === "asc" ? " ▲" : " ▼") : "";
-    return h("th", { class: `${column.class || ""} sortable${active ? " active" : ""}`, "aria-sort": active ? (sorted.order === "asc" ? "ascending" : "descending") : null },
+    const direction = sorted && sorted.order === "asc" ? "ascending" : "descending";
+    return h("th", { class: `${column.class || ""} sortable${active ? " active" : ""}`, "aria-sort": active ? direction : null },
       h("button", { type: "button", "data-sort": column.sort, onclick: () => onSort(column.sort) }, column.label + arrow));
   }));
   const body = h("tbody", {}, rows.map((row) =>

@@ -2,7 +2,7 @@
 
 import { get } from "./api.js";
 import { filterBar, filtersOf, filtering } from "./filters.js";
-import { add, cpuShare, h, megabytes, pager, runLink, seconds, short, table, testLink, when } from "./dom.js";
+import { add, cpuShare, h, megabytes, pager, runLink, seconds, short, table, testCell, when } from "./dom.js";
 
 const RUNS_PER_PAGE = 50;
 const METRICS_PER_PAGE = 50;
@@ -36,7 +36,7 @@ export async function runsView(view, params, { go, summary }) {
       compare.disabled = chosen.size !== 2;
       hint.textContent = chosen.size > 2 ? "Tick exactly two runs." : "Tick two runs to compare them.";
     } });
-  add(view, 
+  add(view,
     h("div", { class: "actions" }, compare, hint),
     table([
       { label: "", class: "pick", cell: tick },
@@ -55,7 +55,7 @@ export async function runsView(view, params, { go, summary }) {
 export async function runView(view, params, { go, path }) {
   const sessionH = decodeURIComponent(path.split("/")[2] || "");
   const run = await get(`/runs/${encodeURIComponent(sessionH)}`);
-  add(view, 
+  add(view,
     h("h1", {}, "Run ", h("span", { class: "mono" }, short(run.session_h)), ` · ${when(run.run_date)}`),
     h("dl", { class: "facts" },
       fact("Run", h("span", { class: "mono" }, run.session_h)),
@@ -80,11 +80,17 @@ export async function runView(view, params, { go, path }) {
     }
     go(here, next);
   };
-  add(view, h("h2", {}, "Metrics"), h("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); update({ q: e.target.q.value.trim() }); } },
-    h("label", { class: "filter grow" }, h("input", { name: "q", type: "search", placeholder: "Test name contains…", "aria-label": "Test name contains", value: text })),
-    h("label", { class: "filter" }, h("select", { name: "kind", "aria-label": "Kind", onchange: (e) => update({ kind: e.target.value }) },
-      ["", "function", "class", "module", "package"].map((kind) =>
-        h("option", { value: kind, selected: kind === (params.get("kind") || "") }, kind || "Kind: all")))),
+  const search = (e) => {
+    e.preventDefault();
+    update({ q: e.target.q.value.trim() });
+  };
+  const kinds = ["", "function", "class", "module", "package"].map((kind) =>
+    h("option", { value: kind, selected: kind === (params.get("kind") || "") }, kind || "Kind: all"));
+  add(view, h("h2", {}, "Metrics"), h("form", { class: "filters", onsubmit: search },
+    h("label", { class: "filter grow" },
+      h("input", { name: "q", type: "search", placeholder: "Test name contains…", "aria-label": "Test name contains", value: text })),
+    h("label", { class: "filter" },
+      h("select", { name: "kind", "aria-label": "Kind", onchange: (e) => update({ kind: e.target.value }) }, kinds)),
     h("button", { type: "submit" }, "Filter")));
 
   const query = { session_h: text ? sessionH : undefined, kind: params.get("kind"), page, per_page: METRICS_PER_PAGE };
@@ -93,13 +99,14 @@ export async function runView(view, params, { go, path }) {
   const source = text ? `/variants/like/${encodeURIComponent(text)}/metrics` : `/sessions/${encodeURIComponent(sessionH)}/metrics`;
   const answer = await get(source, query);
   if (!answer || !answer.metrics.length) {
-    add(view, h("p", { class: "empty" }, text || params.get("kind") ? "No metric of this run matches." : "This run holds no metric."));
+    const filtered = text || params.get("kind");
+    add(view, h("p", { class: "empty" }, filtered ? "No metric of this run matches." : "This run holds no metric."));
     return;
   }
   const onSort = (column) => update({ sort: column, order: column === sort && order === "desc" ? "asc" : "desc" });
-  add(view, 
+  add(view,
     table([
-      { label: "Test", class: "test", cell: (m) => h("a", { href: testLink(m.item_path, m.item_variant) }, m.item_variant, h("div", { class: "muted" }, m.item_path)) },
+      { label: "Test", class: "test", cell: (m) => testCell(m.item_path, m.item_variant) },
       { label: "Component", cell: (m) => m.component || "–" },
       { label: "Kind", cell: (m) => m.kind },
       { label: "Wall time", class: "num", sort: "total_time", cell: (m) => seconds(m.total_time) },
@@ -123,7 +130,8 @@ export function tagChips(tags) {
   if (!shown.length) return "–";
   return shown.map(([name, value]) => {
     const text = typeof value === "string" ? value : JSON.stringify(value);
-    return h("a", { class: "chip", href: `#/runs?${new URLSearchParams({ tag: `${name}:${text}` })}`, title: `${name} = ${text}` }, `${name}=${text}`);
+    const href = `#/runs?${new URLSearchParams({ tag: `${name}:${text}` })}`;
+    return h("a", { class: "chip", href, title: `${name} = ${text}` }, `${name}=${text}`);
   });
 }
 

@@ -4,15 +4,25 @@
 import { get } from "./api.js";
 import { COLORS, lineChart } from "./chart.js";
 import { filterBar, filtersOf } from "./filters.js";
-import { add, h, megabytes, pager, runLink, seconds, short, table, testLink, timeOf, when } from "./dom.js";
+import { add, h, megabytes, pager, runLink, seconds, short, table, testCell, testLink, timeOf, when } from "./dom.js";
 
 const TESTS_PER_PAGE = 20;
 /** The most points a line gets: the charts stay quick with this many. */
 const TREND_LIMIT = 1000;
 
 const RANKINGS = {
-  slowest: { title: "Slowest tests", help: "Ranked by their longest wall time over the selected runs.", prefix: "total_time", format: seconds },
-  hungriest: { title: "Hungriest tests", help: "Ranked by the most memory they used over the selected runs.", prefix: "mem_usage", format: megabytes },
+  slowest: {
+    title: "Slowest tests",
+    help: "Ranked by their longest wall time over the selected runs.",
+    prefix: "total_time",
+    format: seconds,
+  },
+  hungriest: {
+    title: "Hungriest tests",
+    help: "Ranked by the most memory they used over the selected runs.",
+    prefix: "mem_usage",
+    format: megabytes,
+  },
 };
 
 /** `#/slowest` and `#/hungriest`. */
@@ -29,11 +39,10 @@ export async function rankingView(view, params, { go, path }) {
   }
   const value = (test, which) => ranking.format(test[`${which}_${ranking.prefix}`]);
   const first = (page - 1) * TESTS_PER_PAGE;
-  add(view, 
+  add(view,
     table([
       { label: "#", class: "num", cell: (test) => first + answer.tests.indexOf(test) + 1 },
-      { label: "Test", class: "test", cell: (test) => h("a", { href: testLink(test.item_path, test.item_variant, test.context_h) },
-        test.item_variant, h("div", { class: "muted" }, test.item_path)) },
+      { label: "Test", class: "test", cell: (test) => testCell(test.item_path, test.item_variant, test.context_h) },
       { label: "Component", cell: (test) => test.component || "–" },
       { label: "Machine", class: "mono", cell: (test) => short(test.context_h) },
       { label: "Runs", class: "num", cell: (test) => test.runs },
@@ -71,11 +80,12 @@ export async function testView(view, params) {
   if (contextH) {
     add(view, h("p", {}, "One machine shown. ", h("a", { href: testLink(itemPath, itemVariant) }, "Show every machine")));
   }
-  add(view, 
+  add(view,
     lineChart({ id: "chart-wall", title: "Wall time", yLabel: "Wall time (s)", series: series("total_time", seconds) }),
     lineChart({ id: "chart-cpu", title: "CPU time (user + kernel)", yLabel: "CPU time (s)", series: series("cpu_time", seconds) }),
     lineChart({ id: "chart-memory", title: "Memory", yLabel: "Memory (MB)", series: series("mem_usage", megabytes) }),
-    h("p", { class: "muted" }, "Each point is one run; click it to open the run. A line holds at most the last ", String(TREND_LIMIT), " runs."));
+    h("p", { class: "muted" },
+      `Each point is one run; click it to open the run. A line holds at most the last ${TREND_LIMIT} runs.`));
 }
 
 /** A context as people know it: its machine name and CPU, after its hash. */
