@@ -672,6 +672,16 @@ fn the_first_view_of_a_big_store_renders_quickly() {
          {first} ms the first time, {second} ms the second, from navigation to the runs drawn",
         loaded.as_secs_f64()
     );
+    // The slowest tests rank every test of the store, which the server computes once and then
+    // keeps up to date: the first visit pays for it.
+    browser.open_view(&app.origin, "/slowest");
+    let slowest_first = ready_at(&browser);
+    browser.open_view(&app.origin, "/slowest");
+    let slowest_second = ready_at(&browser);
+    println!(
+        "dashboard slowest tests on the same store: {slowest_first} ms the first time, \
+         {slowest_second} ms the second"
+    );
     // Loose on purpose (a debug build on a shared machine): it catches unbounded work; the
     // README reports the release build's figures.
     assert!(first < 3000, "the runs view took {first} ms to draw");
