@@ -3,7 +3,7 @@
 //!
 //! Runs and the trend read a few rows through indexes. Ranking tests is the expensive one: it is
 //! a `GROUP BY` over every metric of the selection (1,000,000 rows take about a second in
-//! SQLite). So the per-test figures of a selection are kept in memory ([`TestCache`]), computed
+//! SQLite). So the per-test figures of a selection are kept in memory ([`Cache`]), computed
 //! once by one pass over its metrics in Rust and then brought up to date, on each request, by
 //! folding in only the metrics stored since: metrics ids only grow, so "new" is an id range. The
 //! cached figures are checked against the store's counts at every request, in the request's own
@@ -20,7 +20,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::db::Selection;
+use crate::db::{Db, Selection};
 use crate::error::ApiError;
 use crate::pagination::{PageRequest, Window};
 
@@ -275,51 +275,50 @@ pub struct Run {
     pub contexts: Vec<String>,
 }
 
-/// The runs a [`RunFilter`] selects, newest first: a listing for [`crate::routes::listing`].
-#[derive(Debug, Clone)]
-pub struct RunQuery(pub RunFilter);
+/// The runs a [`RunFilter`] selects, newest first: a listing for [`crate::routes::listing`],
+/// with the server's [`Cache`] of each run's totals.
+pub struct RunQuery(pub RunFilter, pub Arc<Cache>);
 
 const RUN_COLUMNS: &str = "s.session_h, s.run_date, s.scm_ref, s.description, \
      (SELECT value FROM session_tags WHERE session_id = s.id AND name = 'pipeline_branch'), \
      (SELECT value FROM session_tags WHERE session_id = s.id AND name = 'pipeline_build_no')";
 
-/// A session row of [`RUN_COLUMNS`], with its metrics' totals read by [`run_totals`].
-fn run_from_row(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<Run> {
+/// A session row of [`RUN_COLUMNS`], with its metrics' totals ([`Cache::run_totals`]).
+fn run_from_row(conn: &Connection, cache: &Cache, row: &Row<'_>) -> rusqlite::Result<Run> {
     let description: String = row.get(3)?;
     let tags: Map<String, Value> = serde_json::from_str(&description).map_err(|err| {
         rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(err))
     })?;
     let session_h: String = row.get(0)?;
-    let (tests, total_time, contexts) = run_totals(conn, &session_h)?;
+    let totals = cache.run_totals(conn, &session_h)?;
     Ok(Run {
         run_date: row.get(1)?,
         scm_ref: row.get(2)?,
         tags,
         pipeline: row.get(4)?,
         build: row.get(5)?,
-        tests,
-        total_time,
-        contexts,
+        tests: totals.tests,
+        total_time: totals.total_time,
+        contexts: totals.contexts,
         session_h,
     })
 }
 
-/// A session's metric count, total wall time and contexts, through the session index: a few
-/// hundred rows, stored together.
-fn run_totals(conn: &Connection, session_h: &str) -> rusqlite::Result<(u64, f64, Vec<String>)> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT context_h, count(*), sum(total_time) FROM metrics WHERE session_h = ?1 \
-         GROUP BY context_h ORDER BY min(id)",
-    )?;
-    let mut rows = stmt.query([session_h])?;
-    let (mut tests, mut total_time, mut contexts) = (0u64, 0.0f64, Vec::new());
-    while let Some(row) = rows.next()? {
-        contexts.push(row.get(0)?);
-        tests += row.get::<_, u64>(1)?;
-        total_time += row.get::<_, f64>(2)?;
-    }
-    Ok((tests, total_time, contexts))
+/// What a run's metrics add up to.
+#[derive(Debug, Clone, PartialEq)]
+struct RunTotals {
+    /// How many metrics, the largest id among them and a [`fingerprint`] of that newest one: a
+    /// run whose three are unchanged holds the same metrics (see [`StoreVersion`] for why the
+    /// newest one's content).
+    tests: u64,
+    max_id: i64,
+    newest: u64,
+    total_time: f64,
+    contexts: Vec<String>,
 }
+
+/// The most runs whose totals [`Cache`] keeps (about 150 bytes each); past it, it starts over.
+const CACHED_RUNS: usize = 20_000;
 
 impl Selection for RunQuery {
     type Row = Run;
@@ -341,19 +340,23 @@ impl Selection for RunQuery {
         let mut rows = stmt.query(params_from_iter(values))?;
         let mut runs = Vec::new();
         while let Some(row) = rows.next()? {
-            runs.push(run_from_row(conn, row)?);
+            runs.push(run_from_row(conn, &self.1, row)?);
         }
         Ok(runs)
     }
 }
 
 /// The run stored under exactly `session_h`.
-pub fn find_run(conn: &Connection, session_h: &str) -> rusqlite::Result<Option<Run>> {
+pub fn find_run(
+    conn: &Connection,
+    cache: &Cache,
+    session_h: &str,
+) -> rusqlite::Result<Option<Run>> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM sessions s WHERE s.session_h = ?1");
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query([session_h])?;
     match rows.next()? {
-        Some(row) => Ok(Some(run_from_row(conn, row)?)),
+        Some(row) => Ok(Some(run_from_row(conn, cache, row)?)),
         None => Ok(None),
     }
 }
@@ -469,27 +472,73 @@ pub struct TestSummary {
 
 /// What the store held when a [`Catalogue`] was brought up to date: enough to tell, cheaply,
 /// whether anything but additions happened since.
+///
+/// Metric and session ids only grow while nothing is deleted, but SQLite gives the next row the
+/// largest id plus one, so deleting the newest rows and adding as many others brings back the
+/// same count and largest id: the newest row's content is part of the version too (its
+/// [`fingerprint`]). What that cannot tell apart — the newest rows deleted and replaced by as
+/// many, the newest one identical in every field — needs a delete of the newest metrics to begin
+/// with, which retention (deleting the oldest) never does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct StoreVersion {
     metrics: u64,
     max_metric_id: i64,
+    newest_metric: u64,
     sessions: u64,
     max_session_id: i64,
+    newest_session: u64,
+}
+
+/// A hash of the fields of a row, to tell it from another stored under the same id.
+fn fingerprint(row: &Row<'_>, columns: std::ops::Range<usize>) -> rusqlite::Result<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for i in columns {
+        match row.get_ref(i)? {
+            rusqlite::types::ValueRef::Null => 0u8.hash(&mut hasher),
+            rusqlite::types::ValueRef::Integer(n) => n.hash(&mut hasher),
+            rusqlite::types::ValueRef::Real(x) => x.to_bits().hash(&mut hasher),
+            rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                t.hash(&mut hasher)
+            }
+        }
+    }
+    Ok(hasher.finish())
 }
 
 fn store_version(conn: &Connection) -> rusqlite::Result<StoreVersion> {
     conn.prepare_cached(
         "SELECT coalesce((SELECT n FROM counters WHERE name = 'metrics'), 0), \
-         (SELECT coalesce(max(id), 0) FROM metrics), \
-         (SELECT count(*) FROM sessions), (SELECT coalesce(max(id), 0) FROM sessions)",
+         coalesce(m.id, 0), m.session_h, m.context_h, m.item_path, m.item_variant, m.start_us, \
+         m.total_time, m.mem_usage, \
+         (SELECT count(*) FROM sessions), coalesce(s.id, 0), s.session_h \
+         FROM (SELECT 1) \
+         LEFT JOIN metrics m ON m.id = (SELECT max(id) FROM metrics) \
+         LEFT JOIN sessions s ON s.id = (SELECT max(id) FROM sessions)",
     )?
     .query_row([], |row| {
         Ok(StoreVersion {
             metrics: row.get(0)?,
             max_metric_id: row.get(1)?,
-            sessions: row.get(2)?,
-            max_session_id: row.get(3)?,
+            newest_metric: fingerprint(row, 2..9)?,
+            sessions: row.get(9)?,
+            max_session_id: row.get(10)?,
+            newest_session: fingerprint(row, 11..12)?,
         })
+    })
+}
+
+/// Whether the newest metric and session of `old` are still stored, unchanged: with the counts,
+/// what tells additions alone from a deletion followed by additions.
+fn still_stored(conn: &Connection, old: &StoreVersion) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT m.session_h, m.context_h, m.item_path, m.item_variant, m.start_us, \
+         m.total_time, m.mem_usage, s.session_h \
+         FROM (SELECT 1) LEFT JOIN metrics m ON m.id = ?1 LEFT JOIN sessions s ON s.id = ?2",
+    )?
+    .query_row(params![old.max_metric_id, old.max_session_id], |row| {
+        Ok(fingerprint(row, 0..7)? == old.newest_metric
+            && fingerprint(row, 7..8)? == old.newest_session)
     })
 }
 
@@ -602,7 +651,8 @@ impl Catalogue {
             })?;
         let only_grew = old != StoreVersion::default()
             && now.metrics == old.metrics + added_metrics
-            && now.sessions == old.sessions + added_sessions;
+            && now.sessions == old.sessions + added_sessions
+            && still_stored(conn, &old)?;
         let (clauses, values) = filter.metric_conditions();
         if !only_grew {
             *self = Catalogue::default();
@@ -671,17 +721,19 @@ fn where_and(clauses: &[String], first: Option<&str>) -> String {
     where_all(&all)
 }
 
-/// How many selections' figures [`TestCache`] keeps (the least recently used goes first).
+/// How many selections' figures [`Cache`] keeps (the least recently used goes first).
 const CACHED_SELECTIONS: usize = 8;
 /// A selection with more tests than this is not kept (about 150 bytes each): it is computed
 /// again at each request rather than holding that much memory.
 const MAX_CACHED_TESTS: usize = 100_000;
 
-/// The per-test figures of the selections `/tests` was asked for lately, each brought up to date
-/// at every request (see the module's documentation). One per server.
+/// What the dashboard's routes keep in memory, one per server: the per-test figures of the
+/// selections `/tests` was asked for lately, and each run's totals, each checked against the
+/// store at every request (see the module's documentation).
 #[derive(Default)]
-pub struct TestCache {
+pub struct Cache {
     entries: Mutex<Vec<CacheEntry>>,
+    runs: Mutex<HashMap<String, RunTotals>>,
 }
 
 struct CacheEntry {
@@ -690,7 +742,51 @@ struct CacheEntry {
     catalogue: Arc<Mutex<Catalogue>>,
 }
 
-impl TestCache {
+impl Cache {
+    /// A run's metric count, total wall time and contexts (first stored first), as of `conn`'s
+    /// read transaction: reading a run's metrics costs a few hundred rows, a page of 50 runs
+    /// tens of milliseconds, so they are kept, and checked by their count and largest id,
+    /// which the session index gives without reading the metrics.
+    fn run_totals(&self, conn: &Connection, session_h: &str) -> rusqlite::Result<RunTotals> {
+        let (tests, max_id, newest): (u64, i64, u64) = conn
+            .prepare_cached(
+                "SELECT c.n, coalesce(m.id, 0), m.start_us, m.total_time, m.context_h \
+                 FROM (SELECT count(*) AS n, max(id) AS newest FROM metrics WHERE session_h = ?1) c \
+                 LEFT JOIN metrics m ON m.id = c.newest",
+            )?
+            .query_row([session_h], |row| {
+                Ok((row.get(0)?, row.get(1)?, fingerprint(row, 2..5)?))
+            })?;
+        let runs = || self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(known) = runs().get(session_h) {
+            if (known.tests, known.max_id, known.newest) == (tests, max_id, newest) {
+                return Ok(known.clone());
+            }
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT context_h, sum(total_time) FROM metrics WHERE session_h = ?1 \
+             GROUP BY context_h ORDER BY min(id)",
+        )?;
+        let mut rows = stmt.query([session_h])?;
+        let mut totals = RunTotals {
+            tests,
+            max_id,
+            newest,
+            total_time: 0.0,
+            contexts: Vec::new(),
+        };
+        while let Some(row) = rows.next()? {
+            totals.contexts.push(row.get(0)?);
+            totals.total_time += row.get::<_, f64>(1)?;
+        }
+        let mut runs = runs();
+        if runs.len() >= CACHED_RUNS {
+            runs.clear();
+        }
+        runs.insert(session_h.to_owned(), totals.clone());
+        Ok(totals)
+    }
+
     /// The selection's catalogue, shared with concurrent requests for the same selection, so
     /// that they wait for one computation rather than each doing it.
     fn entry(&self, filter: &TestFilter) -> Arc<Mutex<Catalogue>> {
@@ -714,6 +810,32 @@ impl TestCache {
         catalogue
     }
 
+    /// Brings the figures of every test (no filter) up to date, as `/tests` without a filter
+    /// would.
+    fn warm(&self, conn: &Connection) -> Result<(), ApiError> {
+        self.with_fresh(conn, &TestFilter::default(), |_| Ok(()))
+    }
+
+    /// Runs `read` on the figures of `filter`'s selection, brought up to date with what `conn`
+    /// sees; a selection too large to keep is forgotten afterwards.
+    fn with_fresh<T>(
+        &self,
+        conn: &Connection,
+        filter: &TestFilter,
+        read: impl FnOnce(&mut Catalogue) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let shared = self.entry(filter);
+        let mut catalogue = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        catalogue.refresh(conn, filter)?;
+        let found = read(&mut catalogue);
+        if catalogue.tests.len() > MAX_CACHED_TESTS {
+            *catalogue = Catalogue::default();
+            drop(catalogue);
+            self.forget(filter);
+        }
+        found
+    }
+
     /// Forgets a selection too large to keep.
     fn forget(&self, filter: &TestFilter) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
@@ -729,33 +851,50 @@ impl TestCache {
         ranking: Ranking,
         request: PageRequest,
     ) -> Result<Option<(Window, Vec<TestSummary>)>, ApiError> {
-        let shared = self.entry(filter);
-        let mut catalogue = shared.lock().unwrap_or_else(PoisonError::into_inner);
-        catalogue.refresh(conn, filter)?;
-        let found = match request.window(catalogue.tests.len() as u64) {
-            Ok(Some(window)) => {
-                let order = catalogue.ranked(ranking);
-                let start = usize::try_from(window.offset)
-                    .unwrap_or(usize::MAX)
-                    .min(order.len());
-                let end = start
-                    .saturating_add(usize::try_from(window.limit).unwrap_or(usize::MAX))
-                    .min(order.len());
-                let chosen = order[start..end].to_vec();
-                let mut rows = Vec::with_capacity(chosen.len());
-                for at in chosen {
-                    rows.push(summary(conn, &catalogue.tests[at as usize])?);
-                }
-                Ok(Some((window, rows)))
+        self.with_fresh(conn, filter, |catalogue| {
+            let Some(window) = request.window(catalogue.tests.len() as u64)? else {
+                return Ok(None);
+            };
+            let order = catalogue.ranked(ranking);
+            let start = usize::try_from(window.offset)
+                .unwrap_or(usize::MAX)
+                .min(order.len());
+            let end = start
+                .saturating_add(usize::try_from(window.limit).unwrap_or(usize::MAX))
+                .min(order.len());
+            let chosen = order[start..end].to_vec();
+            let mut rows = Vec::with_capacity(chosen.len());
+            for at in chosen {
+                rows.push(summary(conn, &catalogue.tests[at as usize])?);
             }
-            other => other.map(|_| None),
-        };
-        if catalogue.tests.len() > MAX_CACHED_TESTS {
-            *catalogue = Catalogue::default();
-            drop(catalogue);
-            self.forget(filter);
+            Ok(Some((window, rows)))
+        })
+    }
+}
+
+/// Computes the figures of every test now, on a thread of its own, so that the dashboard's first
+/// view (`/tests` unfiltered, slowest and hungriest) finds them ready instead of waiting for a
+/// pass over every metric (about half a second for 1,000,000). A request that comes first
+/// waits for this computation rather than doing it again. Returns the thread, if it started.
+pub fn warm_up(db: &Db, cache: Arc<Cache>) -> Option<std::thread::JoinHandle<()>> {
+    let db = db.clone();
+    let spawned = std::thread::Builder::new()
+        .name("tests-warm-up".into())
+        .spawn(move || {
+            let warmed = db.run_here(|conn| {
+                let tx = conn.transaction()?;
+                cache.warm(&tx)
+            });
+            if let Err(err) = warmed {
+                log::warn!("could not compute the tests' figures ahead of time: {err}");
+            }
+        });
+    match spawned {
+        Ok(thread) => Some(thread),
+        Err(err) => {
+            log::warn!("could not start computing the tests' figures ahead of time: {err}");
+            None
         }
-        found
     }
 }
 
@@ -1059,4 +1198,39 @@ pub fn openapi_schemas() -> Value {
                 "last_run_date": nullable("Latest session run_date, as sent.")
             }}
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_warm_up_leaves_every_tests_figures_ready_for_the_first_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("m.db"), 2).unwrap();
+        db.run_here(|conn| {
+            for (n, variant) in ["a", "b", "a"].iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO metrics (session_h, context_h, item_start_time, start_us, \
+                     item_path, item, item_variant, item_fs_loc, kind, component, total_time, \
+                     user_time, kernel_time, cpu_usage, mem_usage) \
+                     VALUES ('s', 'c', '2024-01-01T00:00:00', ?1, 'p', ?2, ?2, 'p.py', \
+                     'function', '', 1.0, 0.5, 0.1, 0.6, 2.0)",
+                    params![n as i64, variant],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let cache = Arc::new(Cache::default());
+
+        warm_up(&db, cache.clone()).unwrap().join().unwrap();
+
+        let entries = cache.entries.lock().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].filter, TestFilter::default());
+        let catalogue = entries[0].catalogue.lock().unwrap();
+        assert_eq!(catalogue.tests.len(), 2);
+        assert_eq!(catalogue.version.metrics, 3);
+    }
 }

@@ -5,36 +5,42 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map};
 
 use crate::dashboard::{
-    self, Params, Ranking, RunFilter, RunQuery, TestCache, TestFilter, MAX_TREND_LIMIT,
-    RUNS_PARAMS, RUNS_PER_PAGE, TESTS_PARAMS, TESTS_PER_PAGE, TREND_LIMIT, TREND_PARAMS,
+    self, Cache, Params, Ranking, RunFilter, RunQuery, TestFilter, MAX_TREND_LIMIT, RUNS_PARAMS,
+    RUNS_PER_PAGE, TESTS_PARAMS, TESTS_PER_PAGE, TREND_LIMIT, TREND_PARAMS,
 };
 use crate::error::ApiError;
 use crate::pagination::{query_pairs, PageBody, PageRequest};
 use crate::AppState;
 
 /// `GET /runs`: sessions newest first, with their metric count, total wall time and contexts.
-pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn index(
+    state: web::Data<AppState>,
+    cache: web::Data<Cache>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let pairs = query_pairs(&req)?;
     let params = Params::check(&pairs, &RUNS_PARAMS, true)?;
     let filter = RunFilter::from_params(&params)?;
-    let runs = RunQuery(filter);
+    let runs = RunQuery(filter, cache.into_inner());
     super::listing_sized(&req, &state, RUNS_PER_PAGE, Map::new(), "runs", runs).await
 }
 
 /// `GET /runs/<session_h>`: one run; 404 when no session has this hash.
 pub async fn show(
     state: web::Data<AppState>,
+    cache: web::Data<Cache>,
     req: HttpRequest,
     session_h: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     Params::check(&query_pairs(&req)?, &[], false)?;
     let session_h = session_h.into_inner();
     let wanted = session_h.clone();
+    let cache = cache.into_inner();
     let run = state
         .db
         .run(move |conn| {
             let tx = conn.transaction()?;
-            Ok(dashboard::find_run(&tx, &wanted)?)
+            Ok(dashboard::find_run(&tx, &cache, &wanted)?)
         })
         .await?;
     match run {
@@ -49,7 +55,7 @@ pub async fn show(
 /// wall time or memory.
 pub async fn tests(
     state: web::Data<AppState>,
-    cache: web::Data<TestCache>,
+    cache: web::Data<Cache>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let pairs = query_pairs(&req)?;

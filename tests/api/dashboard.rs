@@ -83,6 +83,16 @@ fn dashboard_app(page_size: u64) -> TestApp {
     app
 }
 
+/// Deletes the metrics `condition` selects straight in the database file, as retention (or
+/// an operator with `sqlite3`) would: the API has no route for it.
+fn delete_directly(app: &TestApp, condition: &str) {
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    let deleted = conn
+        .execute(&format!("DELETE FROM metrics WHERE {condition}"), [])
+        .unwrap();
+    assert!(deleted > 0, "nothing matched {condition}");
+}
+
 fn ok(app: &TestApp, path: &str) -> Value {
     let (status, body) = app.get(path);
     assert_eq!(status, 200, "GET {path}: {body}");
@@ -210,6 +220,35 @@ fn one_run_is_the_same_object_as_in_the_listing_and_an_unknown_one_is_a_404() {
     assert_eq!(status, 404, "{body}");
     assert_has_message(&body);
     assert_bad_field(&app.get("/api/v1/runs/s2?page=1"), "page");
+}
+
+#[test]
+fn a_runs_totals_follow_its_metrics_as_they_arrive_and_are_deleted() {
+    let app = dashboard_app(500);
+    assert_eq!(ok(&app, "/api/v1/runs/s2")["tests"], 3);
+
+    app.create(
+        "/api/v1/metrics/",
+        &metric("s2", B, "test_b", "io", "2024-01-02T09:00:04Z", 4.0, 1.0),
+    );
+    let grown = ok(&app, "/api/v1/runs/s2");
+    assert_eq!(grown["tests"], 4);
+    assert!(close(&grown["total_time"], 9.0), "{grown}");
+    assert_eq!(ok(&app, "/api/v1/runs")["runs"][1], grown);
+
+    // One deleted and one added: as many metrics as before and the same largest id (SQLite
+    // gives the next row the largest id plus one), not the same metrics.
+    delete_directly(
+        &app,
+        &format!("session_h = 's2' AND item_variant = 'test_b' AND context_h = '{B}'"),
+    );
+    app.create(
+        "/api/v1/metrics/",
+        &metric("s2", A, "test_c", "io", "2024-01-02T09:00:05Z", 0.5, 1.0),
+    );
+    let replaced = ok(&app, "/api/v1/runs/s2");
+    assert_eq!(replaced["tests"], 4);
+    assert!(close(&replaced["total_time"], 5.5), "{replaced}");
 }
 
 #[test]
@@ -408,16 +447,33 @@ fn tests_follow_the_store_as_metrics_arrive_sessions_arrive_late_and_metrics_are
     );
 
     // Deleting metrics (as retention would) is seen too.
-    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
-    conn.execute("DELETE FROM metrics WHERE item_variant = 'test_b'", [])
-        .unwrap();
-    drop(conn);
+    delete_directly(&app, "item_variant = 'test_b'");
     let deleted = ok(&app, "/api/v1/tests");
     assert!(
         !tests_of(&deleted).iter().any(|(_, v)| v == "test_b"),
         "{deleted}"
     );
     assert_eq!(deleted["tests"][0]["runs"], 3);
+}
+
+#[test]
+fn tests_notice_the_newest_metric_deleted_and_another_stored_in_its_place() {
+    let app = dashboard_app(500);
+    let before = ok(&app, "/api/v1/tests?sort=hungriest");
+    assert_eq!(tests_of(&before)[0], ("A".into(), "test_b".into()));
+
+    // The newest metric (s2's test_a on B) goes; the next one stored takes its id.
+    delete_directly(&app, "id = (SELECT max(id) FROM metrics)");
+    app.create(
+        "/api/v1/metrics/",
+        &metric("s2", B, "test_d", "io", "2024-01-02T09:00:03Z", 0.5, 99.0),
+    );
+
+    let after = ok(&app, "/api/v1/tests?sort=hungriest");
+    assert_eq!(
+        tests_of(&after),
+        pairs(&[("B", "test_d"), ("A", "test_b"), ("A", "test_a")])
+    );
 }
 
 // ---------------------------------------------------------------- trend
