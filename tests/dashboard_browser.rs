@@ -553,6 +553,10 @@ fn every_view_shows_the_stored_runs_as_a_person_would_read_them() {
     assert!(text.contains("MB"));
     screenshot(&browser, "hungriest");
 
+    // Nothing went wrong behind the scenes: no script error, no refused file, no request the
+    // Content-Security-Policy blocked.
+    assert_eq!(browser.console_errors(), Vec::<String>::new());
+
     // The newcomer's own run, and one of their tests over time: a single point.
     if let Some(newcomer) = &newcomer {
         let text = browser.open_view(origin, &format!("/runs/{}", newcomer.session));
@@ -733,6 +737,7 @@ fn a_test_with_a_thousand_runs_draws_every_point_quickly() {
         .unwrap_or(u64::MAX);
     println!("dashboard: 3 charts of {RUNS} points drawn in {drawn} ms, the request included");
     screenshot(&browser, "test-1000-points");
+    assert_eq!(browser.console_errors(), Vec::<String>::new());
     assert!(drawn < 3000, "drawing 1,000 points took {drawn} ms");
 }
 

@@ -122,6 +122,7 @@ impl Browser {
             Some(json!({"capabilities": {"alwaysMatch": {
                 "browserName": "chrome",
                 "goog:chromeOptions": {"binary": chromium.to_string_lossy(), "args": args},
+                "goog:loggingPrefs": {"browser": "ALL"},
             }}})),
         );
         browser.session = answer["sessionId"]
@@ -364,6 +365,23 @@ impl Browser {
         assert!(bytes.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
         std::fs::write(path, bytes)
             .unwrap_or_else(|err| panic!("cannot write {}: {err}", path.display()));
+    }
+
+    /// The messages the page wrote to the console at level `SEVERE` (errors, refused resources,
+    /// Content-Security-Policy violations) since the last call.
+    pub fn console_errors(&self) -> Vec<String> {
+        let entries = self.send(
+            "POST",
+            &self.session_path("/se/log"),
+            Some(json!({"type": "browser"})),
+        );
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == json!("SEVERE"))
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// Resizes the window (the screenshot's size).
