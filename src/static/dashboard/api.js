@@ -60,8 +60,8 @@ export async function get(path, params = {}) {
   return json;
 }
 
-/** Every page of a small listing, for menus: at most `limit` entries. */
-export async function listAll(path, key, limit = 1000) {
+/** The entries of a listing for a menu: its first `limit`, so a menu never grows without bound. */
+export async function menuItems(path, key, limit = 1000) {
   const answer = await get(path, { per_page: limit });
   return answer ? answer[key] || [] : [];
 }

@@ -2,7 +2,7 @@
 // reference, kept in the address (#/runs?component=...), so a filtered view can be shared.
 // Menus are filled from /components/, /pipelines/ and /tags, once per page load.
 
-import { get, listAll } from "./api.js";
+import { get, menuItems } from "./api.js";
 import { h, errorBox } from "./dom.js";
 
 /** The query parameters the filters set, as /runs and /tests take them. */
@@ -59,10 +59,10 @@ export function filterBar(params, apply) {
 
   const pipeline = params.get("pipeline");
   const bar = h("form", { class: "filters", onsubmit: (e) => e.preventDefault() },
-    select("component", "Component", menu("components", () => listAll("/components", "components"))),
-    select("pipeline", "Pipeline", menu("pipelines", () => listAll("/pipelines", "pipelines"))),
+    select("component", "Component", menu("components", () => menuItems("/components", "components"))),
+    select("pipeline", "Pipeline", menu("pipelines", () => menuItems("/pipelines", "pipelines"))),
     pipeline
-      ? select("build", "Build", listAll(`/pipelines/${encodeURIComponent(pipeline)}/builds`, "builds"))
+      ? select("build", "Build", menuItems(`/pipelines/${encodeURIComponent(pipeline)}/builds`, "builds"))
       : null,
     select("tag", "Tag", menu("tags", loadTags)),
     h("label", { class: "filter" }, h("span", { class: "filter-name" }, "SCM ref"),
