@@ -545,12 +545,21 @@ fn every_view_shows_the_stored_runs_as_a_person_would_read_them() {
         .iter()
         .all(|v| ["test_sum", "test_alloc", "test_power[2]"].contains(&v.as_str())));
     let text = browser.open_view(origin, "/hungriest");
+    let hungriest = listed_variants(&browser);
     assert_eq!(
-        listed_variants(&browser).first().map(String::as_str),
+        hungriest.first().map(String::as_str),
         Some("test_alloc"),
         "{text}"
     );
     assert!(text.contains("MB"));
+    if let Some(newcomer) = &newcomer {
+        for test in &newcomer.tests {
+            assert!(
+                hungriest.contains(test),
+                "{test} is among the hungriest:\n{text}"
+            );
+        }
+    }
     screenshot(&browser, "hungriest");
 
     // Nothing went wrong behind the scenes: no script error, no refused file, no request the
