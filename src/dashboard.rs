@@ -723,9 +723,10 @@ fn where_and(clauses: &[String], first: Option<&str>) -> String {
 
 /// How many selections' figures [`Cache`] keeps (the least recently used goes first).
 const CACHED_SELECTIONS: usize = 8;
-/// A selection with more tests than this is not kept (about 150 bytes each): it is computed
-/// again at each request rather than holding that much memory.
-const MAX_CACHED_TESTS: usize = 100_000;
+/// How many tests' figures [`Cache`] keeps over all its selections (about 200 bytes each, so
+/// at most about 40 MB); past it the least recently used selections go, and one selection with
+/// more tests than this on its own is computed again at each request instead of being kept.
+const MAX_CACHED_TESTS: usize = 200_000;
 
 /// What the dashboard's routes keep in memory, one per server: the per-test figures of the
 /// selections `/tests` was asked for lately, and each run's totals, each checked against the
@@ -740,6 +741,8 @@ struct CacheEntry {
     filter: TestFilter,
     used: u64,
     catalogue: Arc<Mutex<Catalogue>>,
+    /// How many tests the catalogue held when last brought up to date.
+    tests: usize,
 }
 
 impl Cache {
@@ -806,6 +809,7 @@ impl Cache {
             filter: filter.clone(),
             used: tick,
             catalogue: catalogue.clone(),
+            tests: 0,
         });
         catalogue
     }
@@ -828,18 +832,35 @@ impl Cache {
         let mut catalogue = shared.lock().unwrap_or_else(PoisonError::into_inner);
         catalogue.refresh(conn, filter)?;
         let found = read(&mut catalogue);
-        if catalogue.tests.len() > MAX_CACHED_TESTS {
+        if !self.make_room(filter, catalogue.tests.len()) {
             *catalogue = Catalogue::default();
-            drop(catalogue);
-            self.forget(filter);
         }
         found
     }
 
-    /// Forgets a selection too large to keep.
-    fn forget(&self, filter: &TestFilter) {
+    /// Records that `filter`'s selection holds `tests` tests and drops the least recently used
+    /// other selections until every one kept fits in [`MAX_CACHED_TESTS`]; `false`, and the
+    /// selection forgotten too, when it does not fit on its own.
+    fn make_room(&self, filter: &TestFilter, tests: usize) -> bool {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.retain(|e| e.filter != *filter);
+        if let Some(entry) = entries.iter_mut().find(|e| e.filter == *filter) {
+            entry.tests = tests;
+        }
+        while entries.iter().map(|e| e.tests).sum::<usize>() > MAX_CACHED_TESTS {
+            let oldest = (0..entries.len())
+                .filter(|&i| entries[i].filter != *filter)
+                .min_by_key(|&i| entries[i].used);
+            match oldest {
+                Some(i) => {
+                    entries.swap_remove(i);
+                }
+                None => {
+                    entries.retain(|e| e.filter != *filter);
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// One page of the tests `filter` selects, in `ranking`'s order, with the window it covers,
@@ -1203,6 +1224,41 @@ pub fn openapi_schemas() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn of_context(h: &str) -> TestFilter {
+        TestFilter {
+            context_h: Some(h.into()),
+            ..TestFilter::default()
+        }
+    }
+
+    #[test]
+    fn the_cache_keeps_at_most_max_cached_tests_dropping_the_least_recently_used() {
+        let cache = Cache::default();
+        let (a, b, c, d) = (
+            of_context("a"),
+            of_context("b"),
+            of_context("c"),
+            of_context("d"),
+        );
+        let kept = |cache: &Cache| -> Vec<Option<String>> {
+            let entries = cache.entries.lock().unwrap();
+            entries.iter().map(|e| e.filter.context_h.clone()).collect()
+        };
+
+        cache.entry(&a);
+        assert!(cache.make_room(&a, MAX_CACHED_TESTS / 2));
+        cache.entry(&b);
+        assert!(cache.make_room(&b, MAX_CACHED_TESTS / 4));
+        cache.entry(&a);
+        cache.entry(&c);
+        assert!(cache.make_room(&c, MAX_CACHED_TESTS / 2));
+        assert_eq!(kept(&cache), [Some("a".into()), Some("c".into())]);
+
+        cache.entry(&d);
+        assert!(!cache.make_room(&d, MAX_CACHED_TESTS + 1));
+        assert!(!kept(&cache).contains(&Some("d".into())));
+    }
 
     #[test]
     fn the_warm_up_leaves_every_tests_figures_ready_for_the_first_request() {
