@@ -453,6 +453,24 @@ fn every_view_shows_the_stored_runs_as_a_person_would_read_them() {
     );
     assert!(cell(&browser, "variant", "test_copy", "Wall time").contains('+'));
     screenshot(&browser, "compare");
+    // Ordered by the wall time's change instead, in the page: the largest growth first, then
+    // (clicked again) the largest drop.
+    browser.click("th button[data-sort=total_time]");
+    browser.wait_for(
+        "the comparison ordered by wall time",
+        "return document.querySelector('th[aria-sort=descending] button[data-sort=total_time]') !== null",
+        json!([]),
+    );
+    assert_eq!(listed_variants(&browser)[0], "test_copy");
+    browser.click("th button[data-sort=total_time]");
+    browser.wait_for(
+        "the comparison ordered by wall time, smallest first",
+        "return document.querySelector('th[aria-sort=ascending] button[data-sort=total_time]') !== null",
+        json!([]),
+    );
+    let by_drop = listed_variants(&browser);
+    assert_eq!(by_drop.first().map(String::as_str), Some("test_parse"));
+    assert_eq!(by_drop.last().map(String::as_str), Some("test_copy"));
 
     // A run's metrics: sorted by the server on a header's click.
     let text = browser.open_view(origin, &format!("/runs/{last_a}"));

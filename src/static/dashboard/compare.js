@@ -41,19 +41,44 @@ export async function compareView(view, params, { go }) {
     { label: "Verdict", class: "verdict", cell: (t) => t.verdict },
     { label: "Test", class: "test", cell: (t) => testCell(t.item_path, t.item_variant, t.context_h) },
     { label: "Machine", class: "mono", cell: (t) => short(t.context_h) },
-    { label: "Wall time", class: "num", cell: (t) => change(t.total_time, seconds) },
-    { label: "CPU time", class: "num", cell: (t) => change(t.cpu_time, seconds) },
-    { label: "Memory", class: "num", cell: (t) => change(t.mem_usage, megabytes) },
+    { label: "Wall time", class: "num", sort: "total_time", cell: (t) => change(t.total_time, seconds) },
+    { label: "CPU time", class: "num", sort: "cpu_time", cell: (t) => change(t.cpu_time, seconds) },
+    { label: "Memory", class: "num", sort: "mem_usage", cell: (t) => change(t.mem_usage, megabytes) },
     { label: "Why", class: "why", cell: (t) => (t.reasons || []).join("; ") },
   ];
-  const rows = (tests) => table(columns, tests, { rowAttrs: (t) => ({ class: `verdict-${t.verdict}`, "data-variant": t.item_variant }) });
-  const shown = h("div", {}, rows(answer.tests.slice(0, FIRST_ROWS)));
-  add(view, shown);
-  if (answer.tests.length > FIRST_ROWS) {
-    const more = h("button", { type: "button", onclick: () => { shown.replaceChildren(rows(answer.tests)); more.remove(); } },
-      `Show all ${answer.tests.length} tests`);
-    add(view, more);
-  }
+  // The server's order (verdicts, then the largest change first) until a column is chosen;
+  // then by that column's relative change, here in the page: the answer is already whole.
+  let sorted = null;
+  let limit = FIRST_ROWS;
+  const shown = h("div", {});
+  const more = h("button", { type: "button", onclick: () => { limit = Infinity; draw(); } }, `Show all ${answer.tests.length} tests`);
+  const draw = () => {
+    const tests = sorted ? byChange(answer.tests, sorted) : answer.tests;
+    shown.replaceChildren(table(columns, tests.slice(0, limit), {
+      sorted,
+      onSort: (column) => {
+        const order = sorted && sorted.sort === column && sorted.order === "desc" ? "asc" : "desc";
+        sorted = { sort: column, order };
+        draw();
+      },
+      rowAttrs: (t) => ({ class: `verdict-${t.verdict}`, "data-variant": t.item_variant }),
+    }));
+    if (answer.tests.length <= limit) more.remove();
+  };
+  draw();
+  add(view, shown, answer.tests.length > limit ? more : null);
+}
+
+/** The tests ordered by the relative change of one metric; those without one (new, missing) last. */
+function byChange(tests, { sort, order }) {
+  const sign = order === "asc" ? 1 : -1;
+  const key = (t) => (t[sort] ? t[sort].change_percent : null);
+  return [...tests].sort((a, b) => {
+    const [x, y] = [key(a), key(b)];
+    if (x === null || x === undefined) return y === null || y === undefined ? 0 : 1;
+    if (y === null || y === undefined) return -1;
+    return sign * (x - y);
+  });
 }
 
 function side(label, info) {
