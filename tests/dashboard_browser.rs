@@ -500,6 +500,12 @@ fn every_view_shows_the_stored_runs_as_a_person_would_read_them() {
         "/runs/{last_a}?sort=total_time&order=desc&q=power"
     ));
     assert_eq!(listed_variants(&browser), ["test_power[2]"]);
+    // From a run, a comparison with another one typed in.
+    browser.click("#compare-this-run");
+    browser.wait_ready(&format!("/compare?baseline=&candidate=session%3A{last_a}"));
+    browser.type_into("input[name=baseline]", &format!("session:{previous_a}\n"));
+    browser.wait_ready(&compare);
+    assert_eq!(browser.count("tbody tr.verdict-regressed"), 1);
 
     // A test's trend: three charts, a line per machine, a point per run, labelled axes.
     let hash = "/test?item_path=tests.test_io&item_variant=test_copy";

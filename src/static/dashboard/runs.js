@@ -65,7 +65,8 @@ export async function runView(view, params, { go, path }) {
       fact("Tests", run.tests.toLocaleString("en")),
       fact("Total wall time", seconds(run.total_time)),
       fact("Machines", (run.contexts || []).map(short).join(", ") || "–"),
-      fact("Tags", tagChips(run.tags))));
+      fact("Tags", tagChips(run.tags))),
+    h("p", {}, h("a", { id: "compare-this-run", href: `#/compare?${compareWith(run)}` }, "Compare this run with another…")));
 
   const here = `/runs/${encodeURIComponent(sessionH)}`;
   const sort = params.get("sort") || "";
@@ -117,6 +118,11 @@ export async function runView(view, params, { go, path }) {
       { label: "Started", sort: "item_start_time", cell: (m) => when(m.item_start_time) },
     ], answer.metrics, { sorted: sort ? { sort, order } : null, onSort, rowAttrs: (m) => ({ "data-variant": m.item_variant }) }),
     pager(answer, page, (n) => go(here, withPage(params, n))));
+}
+
+/** The comparison's address with this run as the candidate and the baseline left to choose. */
+function compareWith(run) {
+  return new URLSearchParams({ baseline: "", candidate: `session:${run.session_h}` });
 }
 
 function fact(label, value) {
