@@ -146,6 +146,7 @@ fn main() -> ExitCode {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(120))
         .build();
+    first_view(&server.address);
 
     println!();
     println!(
@@ -214,6 +215,52 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// The dashboard's first view on the server just started, before anything else asked it
+/// anything: its four requests sent at once, as a browser does, each on its own connection.
+/// Prints how long each took and how long until the last answered.
+fn first_view(address: &str) {
+    let urls = [
+        "/summary",
+        "/runs?page=1",
+        "/tests?sort=slowest",
+        "/tests?sort=hungriest",
+    ];
+    let started = Instant::now();
+    let answers: Vec<(String, u16, f64)> = std::thread::scope(|scope| {
+        let running: Vec<_> = urls
+            .iter()
+            .map(|url| {
+                let url = format!("{address}{API_PREFIX}{url}");
+                scope.spawn(move || {
+                    let agent = ureq::AgentBuilder::new()
+                        .timeout(Duration::from_secs(120))
+                        .build();
+                    let started = Instant::now();
+                    let (status, _) = request(&agent, &url);
+                    (status, started.elapsed().as_secs_f64() * 1e3)
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .zip(urls)
+            .map(|(thread, url)| {
+                let (status, ms) = thread.join().unwrap_or((0, f64::NAN));
+                (url.to_owned(), status, ms)
+            })
+            .collect()
+    });
+    let total = started.elapsed().as_secs_f64() * 1e3;
+    let each: Vec<String> = answers
+        .iter()
+        .map(|(url, status, ms)| format!("{url} {status} in {ms:.0} ms"))
+        .collect();
+    println!(
+        "dashboard first view on the cold server (4 requests at once): all answered in {total:.0} ms ({})",
+        each.join(", ")
+    );
 }
 
 /// Nearest-rank percentile of sorted samples.
@@ -356,12 +403,19 @@ impl Values {
              GROUP BY component ORDER BY count(*) DESC LIMIT 1",
             &[&session_h],
         )?;
-        let (item, variant) = conn
+        let (item, variant, item_path) = conn
             .query_row(
-                "SELECT item, item_variant FROM metrics WHERE session_h = ?1 AND component = ?2 \
+                "SELECT item, item_variant, item_path FROM metrics \
+                 WHERE session_h = ?1 AND component = ?2 \
                  ORDER BY item_variant = item, id LIMIT 1",
                 [&session_h, &component],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get(2)?,
+                    ))
+                },
             )
             .optional()?
             .unwrap_or_default();
@@ -399,6 +453,7 @@ impl Values {
         by_name.insert("build", build);
         by_name.insert("item", item);
         by_name.insert("variant", variant);
+        by_name.insert("item_path", item_path);
         by_name.insert("pattern", pattern);
         by_name.insert("kind", "function".into());
         by_name.insert("scm_prefix", scm_ref.chars().take(7).collect());
@@ -467,8 +522,11 @@ fn fill(pattern: &str, values: &Values) -> String {
 fn cases(values: &Values) -> Vec<Case> {
     let mut cases: Vec<Case> = ENDPOINTS
         .iter()
-        // `/compare` needs its sides: it is measured below, with them.
-        .filter(|e| e.method == Method::GET && e.query != QueryKind::Comparison)
+        // `/compare` and `/tests/trend` need their parameters: they are measured below, with
+        // them.
+        .filter(|e| {
+            e.method == Method::GET && e.query != QueryKind::Comparison && e.path != "/tests/trend"
+        })
         .map(|e| Case {
             label: e.path.to_owned(),
             url: fill(e.path, values),
@@ -566,6 +624,58 @@ fn cases(values: &Values) -> Vec<Case> {
             ]),
         ),
         ("/sessions", query(&[("page", "-1"), ("per_page", "10")])),
+        // The dashboard's first view, and its filters.
+        ("/runs", query(&[("page", "1")])),
+        ("/runs", query(&[("component", component)])),
+        ("/runs", query(&[("pipeline", pipeline)])),
+        ("/runs", query(&[("page", "-1")])),
+        ("/tests", query(&[("sort", "slowest")])),
+        ("/tests", query(&[("sort", "hungriest")])),
+        ("/tests", query(&[("sort", "slowest"), ("page", "-1")])),
+        (
+            "/tests",
+            query(&[("sort", "slowest"), ("component", component)]),
+        ),
+        (
+            "/tests",
+            query(&[("sort", "hungriest"), ("component", component)]),
+        ),
+        (
+            "/tests",
+            query(&[("sort", "slowest"), ("pipeline", pipeline)]),
+        ),
+        (
+            "/tests",
+            query(&[("sort", "hungriest"), ("pipeline", pipeline)]),
+        ),
+        (
+            "/tests",
+            query(&[
+                ("sort", "slowest"),
+                ("pipeline", pipeline),
+                ("build", build),
+            ]),
+        ),
+        (
+            "/tests",
+            query(&[("tag", &format!("pipeline_branch:{pipeline}"))]),
+        ),
+        (
+            "/tests/trend",
+            query(&[
+                ("item_path", values.get("item_path")),
+                ("item_variant", values.get("variant")),
+            ]),
+        ),
+        (
+            "/tests/trend",
+            query(&[
+                ("item_path", values.get("item_path")),
+                ("item_variant", values.get("variant")),
+                ("context_h", values.get("context_h")),
+                ("limit", "10000"),
+            ]),
+        ),
     ];
     for (pattern, (shown, query)) in extra {
         cases.push(Case {

@@ -208,6 +208,16 @@ impl Db {
         })?
     }
 
+    /// Runs `query` with a pooled connection on the calling thread: for reads done on a thread
+    /// of their own rather than for a request (handlers use [`Db::run`]).
+    pub fn run_here<T>(
+        &self,
+        query: impl FnOnce(&mut Connection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut conn = self.pool.get()?;
+        query(&mut conn)
+    }
+
     /// Runs `change` on the writer connection: the one way handlers change the database.
     ///
     /// Changes queue, in the order they arrived, in front of the writer thread, which makes those

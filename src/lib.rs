@@ -21,6 +21,7 @@ pub mod auth;
 pub mod backup;
 pub mod compare;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod gate;
@@ -33,6 +34,7 @@ pub mod pagination;
 pub mod prune;
 pub mod query;
 pub mod routes;
+pub mod ui;
 pub mod writer;
 
 use auth::Tokens;
@@ -109,13 +111,19 @@ pub fn run(listener: TcpListener, state: AppState) -> io::Result<Server> {
 pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io::Result<Server> {
     let state = web::Data::new(state);
     let tokens = web::Data::new(options.tokens);
+    // One per server, shared by its workers: what the dashboard's routes keep up to date.
+    let dashboard = web::Data::new(dashboard::Cache::default());
+    // Not waited for: a request that needs the figures first waits for them.
+    let _ = dashboard::warm_up(&state.db, dashboard.clone().into_inner());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(tokens.clone())
+            .app_data(dashboard.clone())
             .wrap(from_fn(auth::require_tokens))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(limits::close_on_unread_body))
+            .configure(ui::configure)
             .configure(routes::configure)
     })
     .client_request_timeout(HEADER_TIMEOUT)

@@ -116,16 +116,19 @@ fn path_parameter_description(name: &str) -> String {
     }
 }
 
+/// `page` and `per_page`, in this order.
+fn paging_parameters() -> Vec<Value> {
+    vec![
+        json!({"name": "page", "in": "query", "schema": {"type": "integer"},
+               "description": "Page number from 1; negative counts from the end (-1 is the last)."}),
+        json!({"name": "per_page", "in": "query",
+               "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+               "description": "Rows per page; the server's --page-size when absent."}),
+    ]
+}
+
 fn query_parameters(kind: QueryKind) -> Vec<Value> {
-    let paging = || {
-        vec![
-            json!({"name": "page", "in": "query", "schema": {"type": "integer"},
-                   "description": "Page number from 1; negative counts from the end (-1 is the last)."}),
-            json!({"name": "per_page", "in": "query",
-                   "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
-                   "description": "Rows per page; the server's --page-size when absent."}),
-        ]
-    };
+    let paging = paging_parameters;
     let filters = |with_sort: bool| {
         METRIC_FILTERS
             .iter()
@@ -165,6 +168,29 @@ fn query_parameters(kind: QueryKind) -> Vec<Value> {
                        "schema": {"type": kind}, "description": description})
             })
             .collect(),
+        QueryKind::Own {
+            paging,
+            per_page,
+            params,
+        } => {
+            let mut all = Vec::new();
+            if paging {
+                all = paging_parameters();
+                all[1]["description"] = json!(format!("Rows per page (default {per_page})."));
+            }
+            all.extend(params.iter().map(|(name, kind, required, description)| {
+                let mut parameter = json!({"name": name, "in": "query", "required": required,
+                    "schema": {"type": kind}, "description": description});
+                if *kind == "array" {
+                    // Repeated as name=a&name=b.
+                    parameter["schema"] = json!({"type": "array", "items": {"type": "string"}});
+                    parameter["style"] = json!("form");
+                    parameter["explode"] = json!(true);
+                }
+                parameter
+            }));
+            all
+        }
     }
 }
 
@@ -289,6 +315,16 @@ fn responses(answer: Answer) -> Value {
                 json!({"description": "The document.", "content": {media: {}}}),
             );
         }
+        Answer::Object { schema, missing } => {
+            responses.insert(
+                "200".into(),
+                json!({"description": "The answer.",
+                       "content": {"application/json": {"schema": schema_ref(schema)}}}),
+            );
+            if let Some(reason) = missing {
+                responses.insert("404".into(), error_response(reason));
+            }
+        }
         Answer::Comparison => {
             responses.insert(
                 "200".into(),
@@ -337,12 +373,16 @@ fn responses(answer: Answer) -> Value {
     Value::Object(responses)
 }
 
-/// The record schemas, with those of the comparison.
+/// The record schemas, with those of the comparison and the dashboard.
 fn all_schemas() -> Value {
     let mut all = schemas();
-    if let (Value::Object(all), Value::Object(more)) = (&mut all, crate::compare::openapi_schemas())
-    {
-        all.extend(more);
+    for more in [
+        crate::compare::openapi_schemas(),
+        crate::dashboard::openapi_schemas(),
+    ] {
+        if let (Value::Object(all), Value::Object(more)) = (&mut all, more) {
+            all.extend(more);
+        }
     }
     all
 }

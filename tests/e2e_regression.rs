@@ -24,7 +24,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use e2e_common::{run_bounded, venv_python, Server};
+use e2e_common::{pytest_command, run_bounded, venv_python, Server};
 use serde_json::Value;
 
 const PYTEST_DEADLINE: Duration = Duration::from_secs(240);
@@ -64,43 +64,13 @@ const FORCED_CPU_FREQ: &str = "2593.5";
 /// Runs the suite under the plugin as build `build` of GitLab job `main`, with `test_slowed`
 /// sleeping `slowed` seconds; asserts that pytest passed and that every upload was accepted.
 fn run_build(python: &Path, suite: &Path, server: &Server, build: &str, slowed: &str) {
-    let mut cmd = Command::new(python);
-    cmd.current_dir(suite)
-        .args([
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "--color=no",
-            "--no-db",
-        ])
-        .arg("--remote-server")
-        .arg(format!("{}/api/v1", server.address()))
-        .env("CI_JOB_NAME", "main")
+    let mut cmd = pytest_command(python, suite, &format!("{}/api/v1", server.address()));
+    // GitLab CI's variables name the pipeline and build; the other CI systems' are removed.
+    cmd.env("CI_JOB_NAME", "main")
         .env("CI_PIPELINE_ID", build)
         .env("E2E_SLOWED_SECONDS", slowed)
         .env("PYTEST_MONITOR_FORCE_CPU_FREQ", "1")
-        .env("PYTEST_MONITOR_CPU_FREQ", FORCED_CPU_FREQ)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        // `requests` honours proxy variables: loopback must be reached directly.
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
-    // The other CI systems the plugin recognises would name the pipeline and build instead.
-    for var in [
-        "PYTEST_ADDOPTS",
-        "PYTEST_PLUGINS",
-        "PYTHONPATH",
-        "http_proxy",
-        "HTTP_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-        "BUILD_NUMBER",
-        "CIRCLE_JOB",
-        "TRAVIS_BUILD_NUMBER",
-        "DRONE_BUILD_NUMBER",
-    ] {
-        cmd.env_remove(var);
-    }
+        .env("PYTEST_MONITOR_CPU_FREQ", FORCED_CPU_FREQ);
     let (status, output) = run_bounded(cmd, PYTEST_DEADLINE).unwrap_or_else(|err| panic!("{err}"));
     assert!(
         status.success(),

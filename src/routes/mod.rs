@@ -20,6 +20,7 @@ use crate::AppState;
 pub mod compare;
 pub mod components;
 pub mod contexts;
+pub mod dashboard;
 pub mod docs;
 pub mod filters;
 pub mod items;
@@ -52,6 +53,16 @@ pub enum QueryKind {
     SessionFlags,
     /// The sides and thresholds of a comparison ([`crate::compare::PARAMETERS`]).
     Comparison,
+    /// The route's own parameters (see [`crate::dashboard::ParamDoc`]), after `page` and
+    /// `per_page` with `paging`; `per_page` then defaults to `per_page`, not `--page-size`.
+    Own {
+        /// Whether the route is paged.
+        paging: bool,
+        /// Its default page size, when paged.
+        per_page: u64,
+        /// Its other parameters.
+        params: &'static [crate::dashboard::ParamDoc],
+    },
 }
 
 /// What a route answers, for the OpenAPI document.
@@ -80,6 +91,13 @@ pub enum Answer {
     /// 200 what a DELETE removed (`{"session_h", "deleted": {"sessions", "metrics"}}`); 404 when
     /// there was nothing to remove.
     Deleted,
+    /// 200 one JSON object of this schema; with `missing`, 404 for the reason it gives.
+    Object {
+        /// The schema's name.
+        schema: &'static str,
+        /// When the route answers 404, if it can.
+        missing: Option<&'static str>,
+    },
 }
 
 /// One route: method, path under [`API_PREFIX`], its handler and what the document says of it.
@@ -102,18 +120,40 @@ pub struct Endpoint {
 }
 
 macro_rules! endpoint {
+    ($method:ident $path:literal, $handler:path, $tag:literal, query = $query:expr, $answer:expr, $summary:literal) => {
+        endpoint!(@ $method $path, $handler, $tag, $query, $answer, $summary)
+    };
     ($method:ident $path:literal, $handler:path, $tag:literal, $query:ident, $answer:expr, $summary:literal) => {
+        endpoint!(@ $method $path, $handler, $tag, QueryKind::$query, $answer, $summary)
+    };
+    (@ $method:ident $path:literal, $handler:path, $tag:literal, $query:expr, $answer:expr, $summary:literal) => {
         Endpoint {
             method: Method::$method,
             path: $path,
             summary: $summary,
             tag: $tag,
-            query: QueryKind::$query,
+            query: $query,
             answer: $answer,
             route: |method| web::method(method).to($handler),
         }
     };
 }
+
+const RUNS_QUERY: QueryKind = QueryKind::Own {
+    paging: true,
+    per_page: crate::dashboard::RUNS_PER_PAGE,
+    params: &crate::dashboard::RUNS_PARAMS,
+};
+const TESTS_QUERY: QueryKind = QueryKind::Own {
+    paging: true,
+    per_page: crate::dashboard::TESTS_PER_PAGE,
+    params: &crate::dashboard::TESTS_PARAMS,
+};
+const TREND_QUERY: QueryKind = QueryKind::Own {
+    paging: false,
+    per_page: 0,
+    params: &crate::dashboard::TREND_PARAMS,
+};
 
 const METRIC_PAGE: Answer = Answer::Page {
     key: "metrics",
@@ -268,6 +308,25 @@ pub const ENDPOINTS: &[Endpoint] = &[
     // regressions
     endpoint!(GET "/compare", compare::get, "compare", Comparison, Answer::Comparison,
         "Compare a candidate set of runs with a baseline: per test, wall time, CPU time and memory, with a verdict."),
+    // the dashboard's aggregates
+    endpoint!(GET "/runs", dashboard::index, "dashboard", query = RUNS_QUERY,
+        Answer::Page { key: "runs", item: "Run", extra: &[] },
+        "List runs (sessions) newest first, with their number of metrics, total wall time and contexts."),
+    endpoint!(GET "/runs/{session_h}", dashboard::show, "dashboard", None,
+        Answer::Object { schema: "Run", missing: Some("No session has this hash.") },
+        "One run (session), with its number of metrics, total wall time and contexts."),
+    endpoint!(GET "/tests/trend", dashboard::trend, "dashboard", query = TREND_QUERY,
+        Answer::Object { schema: "Trend", missing: Some("The test has no metric (on this context).") },
+        "One test's wall time, CPU time and memory run after run, one series per execution context."),
+    endpoint!(GET "/tests", dashboard::tests, "dashboard", query = TESTS_QUERY,
+        Answer::Page { key: "tests", item: "TestSummary", extra: &[] },
+        "List tests (context, module, variant) ranked by their largest wall time (slowest) or memory (hungriest)."),
+    endpoint!(GET "/tags", dashboard::tags, "dashboard", None,
+        Answer::Object { schema: "Tags", missing: None },
+        "Every session tag name with its most used values (at most 100), for filter menus."),
+    endpoint!(GET "/summary", dashboard::summary, "dashboard", None,
+        Answer::Object { schema: "Summary", missing: None },
+        "How many metrics, sessions, contexts, components and tests are stored, and the first and last run dates."),
     // the document
     endpoint!(GET "/openapi.json", docs::openapi, "documentation", None,
         Answer::Document("application/json"), "This API's OpenAPI 3 document."),
@@ -397,7 +456,19 @@ pub async fn listing<S: Selection>(
     key: &'static str,
     selection: S,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(&query_pairs(req)?, state.page_size)?;
+    listing_sized(req, state, state.page_size, extra, key, selection).await
+}
+
+/// [`listing`], with `page_size` rows per page when the client sends no `per_page`.
+pub async fn listing_sized<S: Selection>(
+    req: &HttpRequest,
+    state: &AppState,
+    page_size: u64,
+    extra: Map<String, Value>,
+    key: &'static str,
+    selection: S,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::from_query(&query_pairs(req)?, page_size)?;
     let mut body = PageBody::start(&extra, key)?;
     let found = state
         .db

@@ -80,7 +80,8 @@ fn an_unknown_route_answers_a_json_404() {
     let app = spawn_app();
 
     for path in [
-        "/",
+        "/nothing-here",
+        "/dashboard/nothing-here.js",
         "/api/v1/nothing-here",
         "/api/v2/metrics/",
         "/api/v1/metrics/x/y",

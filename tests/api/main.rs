@@ -3,6 +3,7 @@
 
 mod compare;
 mod contexts;
+mod dashboard;
 mod dataset;
 mod deleting;
 mod general;

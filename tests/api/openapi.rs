@@ -42,14 +42,23 @@ fn sample_query_value(name: &str) -> &'static str {
         "method" => "match_all",
         "with_flags" => "pipeline_branch",
         "restrict_flags" => "main",
+        "tag" => "pipeline_branch:main",
+        "limit" => "10",
         _ => "sample",
     }
 }
 
-/// A server holding one session, `sample`, which the sample values of `/compare` name.
+/// A server holding one session, `sample`, which the sample values of `/compare` and
+/// `/runs/{session_h}` name, with one metric whose context, module and variant are `sample`,
+/// which the sample values of `/tests/trend` name.
 fn spawn_app_with_a_sample_session() -> TestApp {
     let app = spawn_app();
     app.create("/api/v1/sessions/", &crate::helpers::session("sample"));
+    let mut metric = crate::helpers::metric("sample");
+    for field in ["session_h", "context_h", "item_path", "item_variant"] {
+        metric[field] = json!("sample");
+    }
+    app.create("/api/v1/metrics/", &metric);
     app
 }
 
@@ -204,7 +213,11 @@ fn every_listing_answers_204_and_every_count_0_on_an_empty_database() {
                 assert_eq!(app.get(&url), (204, Value::Null), "GET {url}");
             }
             Answer::Count => assert_eq!(app.get(&url), (200, json!({"count": 0})), "GET {url}"),
-            Answer::Document(_) | Answer::Created(_) | Answer::Comparison | Answer::Deleted => {}
+            Answer::Document(_)
+            | Answer::Created(_)
+            | Answer::Comparison
+            | Answer::Deleted
+            | Answer::Object { .. } => {}
         }
     }
 }
@@ -278,7 +291,12 @@ fn every_documented_query_parameter_is_accepted_by_its_route() {
             .filter(|p| p["in"] == "query")
             .map(|p| {
                 let name = p["name"].as_str().unwrap();
-                format!("{name}={}", sample_query_value(name))
+                // /tests ranks rather than sorts by a field.
+                let value = match (name, path.ends_with("/tests")) {
+                    ("sort", true) => "hungriest",
+                    _ => sample_query_value(name),
+                };
+                format!("{name}={value}")
             })
             .collect();
         if query.is_empty() {

@@ -410,3 +410,49 @@ impl Server {
 }
 
 // ------------------------------------------------------------------------------- pytest
+
+/// Variables that would change what the plugin sends or how pytest runs: the ones that load
+/// other plugins or route `requests` through a proxy, and those by which the plugin recognises a
+/// CI system and tags the session with its pipeline and build.
+const FOREIGN_ENV: [&str; 15] = [
+    "PYTEST_ADDOPTS",
+    "PYTEST_PLUGINS",
+    "PYTHONPATH",
+    "http_proxy",
+    "HTTP_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "CI_JOB_NAME",
+    "CI_PIPELINE_ID",
+    "BUILD_NUMBER",
+    "BRANCH_NAME",
+    "JOB_NAME",
+    "CIRCLE_JOB",
+    "TRAVIS_BUILD_NUMBER",
+    "DRONE_BUILD_NUMBER",
+];
+
+/// `python -m pytest --no-db --remote-server <remote>` in `suite`, with an environment that
+/// neither loads other plugins nor reaches loopback through a proxy nor tags the run as a CI
+/// build; callers add their own arguments and variables.
+pub fn pytest_command(python: &Path, suite: &Path, remote: &str) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.current_dir(suite)
+        .args([
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--color=no",
+            "--no-db",
+        ])
+        .args(["--remote-server", remote])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        // `requests` honours proxy variables: loopback must be reached directly.
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost");
+    for var in FOREIGN_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
