@@ -672,9 +672,11 @@ impl Catalogue {
                 self.fold(conn, &sql, all)?;
             }
             if added_sessions > 0 && filter.depends_on_sessions() {
-                // Metrics stored before their session, which now brings them in.
+                // Metrics stored before their session, which now brings them in: read through
+                // the session index, the new sessions' few metrics, whatever else the filter
+                // names (a context's index would read a large share of the store).
                 let sql = format!(
-                    "SELECT {FIGURE_COLUMNS} FROM metrics m{}",
+                    "SELECT {FIGURE_COLUMNS} FROM metrics m INDEXED BY metrics_by_session{}",
                     where_and(
                         &clauses,
                         Some("m.id <= ? AND m.session_h IN (SELECT session_h FROM sessions WHERE id > ?)")
