@@ -17,7 +17,10 @@
 //! much faster than maintaining them row by row and ends in the same file.
 //!
 //! Then it starts the real server in-process on a free port (opening the file again with
-//! [`Db::open`], as `monitor-server` does at start-up) and, for every GET route of
+//! [`Db::open`], as `monitor-server` does at start-up), sends at once the four requests of the
+//! dashboard's first view (`/summary`, `/runs?page=1`, `/tests?sort=slowest|hungriest`) and
+//! prints how long each took — the server has computed nothing yet, so this is the worst case
+//! of a dashboard opened as the server starts — and, for every GET route of
 //! [`ENDPOINTS`] with real values in its path, plus variants that stress deep pages, filters
 //! and sorts, sends 3 warm-up requests and then `--iterations` (default 30) sequential requests
 //! over one keep-alive connection, and prints the p50 and p99 latency, the status and how many

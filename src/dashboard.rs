@@ -672,9 +672,11 @@ impl Catalogue {
                 self.fold(conn, &sql, all)?;
             }
             if added_sessions > 0 && filter.depends_on_sessions() {
-                // Metrics stored before their session, which now brings them in.
+                // Metrics stored before their session, which now brings them in: read through
+                // the session index, the new sessions' few metrics, whatever else the filter
+                // names (a context's index would read a large share of the store).
                 let sql = format!(
-                    "SELECT {FIGURE_COLUMNS} FROM metrics m{}",
+                    "SELECT {FIGURE_COLUMNS} FROM metrics m INDEXED BY metrics_by_session{}",
                     where_and(
                         &clauses,
                         Some("m.id <= ? AND m.session_h IN (SELECT session_h FROM sessions WHERE id > ?)")
@@ -815,9 +817,11 @@ impl Cache {
     }
 
     /// Brings the figures of every test (no filter) up to date, as `/tests` without a filter
-    /// would.
-    fn warm(&self, conn: &Connection) -> Result<(), ApiError> {
-        self.with_fresh(conn, &TestFilter::default(), |_| Ok(()))
+    /// would, and the totals of the runs of `/runs`' first page.
+    fn warm(self: &Arc<Self>, conn: &Connection) -> Result<(), ApiError> {
+        self.with_fresh(conn, &TestFilter::default(), |_| Ok(()))?;
+        RunQuery(RunFilter::default(), self.clone()).rows(conn, 0, RUNS_PER_PAGE)?;
+        Ok(())
     }
 
     /// Runs `read` on the figures of `filter`'s selection, brought up to date with what `conn`
@@ -894,8 +898,8 @@ impl Cache {
 }
 
 /// Computes the figures of every test now, on a thread of its own, so that the dashboard's first
-/// view (`/tests` unfiltered, slowest and hungriest) finds them ready instead of waiting for a
-/// pass over every metric (about half a second for 1,000,000). A request that comes first
+/// view (`/tests` unfiltered, slowest and hungriest, and `/runs`' first page) finds them ready
+/// instead of waiting for a pass over every metric (about half a second for 1,000,000). A request that comes first
 /// waits for this computation rather than doing it again. Returns the thread, if it started.
 pub fn warm_up(db: &Db, cache: Arc<Cache>) -> Option<std::thread::JoinHandle<()>> {
     let db = db.clone();
@@ -1261,10 +1265,15 @@ mod tests {
     }
 
     #[test]
-    fn the_warm_up_leaves_every_tests_figures_ready_for_the_first_request() {
+    fn the_warm_up_leaves_every_tests_figures_and_the_newest_runs_totals_ready() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("m.db"), 2).unwrap();
         db.run_here(|conn| {
+            conn.execute(
+                "INSERT INTO sessions (session_h, run_date, scm_ref, description) \
+                 VALUES ('s', '2024-01-01T00:00:00', '', '{}')",
+                [],
+            )?;
             for (n, variant) in ["a", "b", "a"].iter().enumerate() {
                 conn.execute(
                     "INSERT INTO metrics (session_h, context_h, item_start_time, start_us, \
@@ -1282,6 +1291,7 @@ mod tests {
 
         warm_up(&db, cache.clone()).unwrap().join().unwrap();
 
+        assert_eq!(cache.runs.lock().unwrap()["s"].tests, 3);
         let entries = cache.entries.lock().unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].filter, TestFilter::default());

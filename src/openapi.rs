@@ -128,7 +128,6 @@ fn paging_parameters() -> Vec<Value> {
 }
 
 fn query_parameters(kind: QueryKind) -> Vec<Value> {
-    let paging = paging_parameters;
     let filters = |with_sort: bool| {
         METRIC_FILTERS
             .iter()
@@ -141,15 +140,15 @@ fn query_parameters(kind: QueryKind) -> Vec<Value> {
     };
     match kind {
         QueryKind::None => vec![],
-        QueryKind::Paging => paging(),
+        QueryKind::Paging => paging_parameters(),
         QueryKind::MetricFilters => {
-            let mut all = paging();
+            let mut all = paging_parameters();
             all.extend(filters(true));
             all
         }
         QueryKind::MetricCountFilters => filters(false),
         QueryKind::SessionFlags => {
-            let mut all = paging();
+            let mut all = paging_parameters();
             all.extend([
                 json!({"name": "with_flags", "in": "query", "schema": {"type": "string"},
                        "description": "Comma-separated tag names the sessions must carry."}),
