@@ -53,13 +53,18 @@ fn sample_query_value(name: &str) -> &'static str {
 /// which the sample values of `/tests/trend` name.
 fn spawn_app_with_a_sample_session() -> TestApp {
     let app = spawn_app();
+    store_the_sample_session(&app);
+    app
+}
+
+/// The session `sample` and its one metric, which every sample route's parameters name.
+fn store_the_sample_session(app: &TestApp) {
     app.create("/api/v1/sessions/", &crate::helpers::session("sample"));
     let mut metric = crate::helpers::metric("sample");
     for field in ["session_h", "context_h", "item_path", "item_variant"] {
         metric[field] = json!("sample");
     }
     app.create("/api/v1/metrics/", &metric);
-    app
 }
 
 /// `?name=value&...` for the query parameters an operation requires, empty when none.
@@ -185,7 +190,7 @@ fn every_documented_path_is_answered_by_a_route_of_the_router() {
                 "delete" => {
                     let reply = app.send("DELETE", &url, None, b"");
                     // Put the sample session back for the routes documented after this one.
-                    app.create("/api/v1/sessions/", &crate::helpers::session("sample"));
+                    store_the_sample_session(&app);
                     reply
                 }
                 other => panic!("{other} {path}: an unexpected method in the document"),
