@@ -36,7 +36,7 @@ use rusqlite::{Connection, OpenFlags, Row};
 use serde_json::{json, Map, Value};
 
 use crate::config::ImportArgs;
-use crate::db::{self, Created, Db};
+use crate::db::{self, Created, Db, MetricTallies};
 use crate::error::ApiError;
 use crate::models::{Context, JsonObject, Metric, Session};
 use crate::query::{MetricQuery, TextColumn};
@@ -584,16 +584,19 @@ fn store_all(tx: &Connection, source: &Source, progress: &mut Progress) -> Resul
         }
     }
     let mut done = 0;
+    let mut tallies = MetricTallies::default();
     source.for_each_metric(|metric| {
         let new = !stored.contains(&MetricKey::of(&metric));
         if new {
-            db::insert_metric(tx, &metric).map_err(failed)?;
+            db::insert_metrics(tx, &mut tallies, std::slice::from_ref(&metric)).map_err(failed)?;
         }
         counts.metrics.count(new);
         done += 1;
         progress.show("storing", done, source.metrics);
         Ok(())
     })?;
+    // Inside the file's savepoint, so that a failure rolls the counts back with the rows.
+    tallies.apply(tx).map_err(failed)?;
     Ok(counts)
 }
 

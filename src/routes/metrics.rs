@@ -2,7 +2,6 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::db;
 use crate::error::ApiError;
 use crate::models::Metric;
 use crate::query::MetricQuery;
@@ -16,14 +15,8 @@ pub async fn post(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let metric = Metric::from_json(super::read_json(&req, payload).await?)?;
-    let metric = state
-        .db
-        .write(move |conn| {
-            db::insert_metric(conn, &metric)?;
-            Ok(metric)
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(metric))
+    let stored = state.db.store_metrics(vec![metric]).await?;
+    Ok(HttpResponse::Created().json(&stored[0]))
 }
 
 /// `GET /metrics/`: metrics in the order stored (or sorted), filtered on request, page by page.
