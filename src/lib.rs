@@ -85,7 +85,19 @@ pub struct Options {
     /// ([`HEADER_TIMEOUT`]): a client that trickles the headers of a later one can hold the
     /// connection as long as it likes, and enough such clients take every connection slot.
     pub keep_alive: Option<Duration>,
+    /// The largest body of `POST /metrics/batch`, in bytes ([`DEFAULT_MAX_BATCH_BYTES`] by
+    /// default); every other route takes at most [`routes::BODY_LIMIT`].
+    pub max_batch_bytes: usize,
 }
+
+/// The default largest body of `POST /metrics/batch`: 64 MiB, some 130,000 metrics.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 64 << 20;
+
+/// Threads each worker may run blocking work on (reads, parsing a batch). A read holds one of
+/// the [`POOL_SIZE`] connections, so with one worker per core a few threads each cover the pool;
+/// more would only wait for a connection, and each keeps a stack and a malloc arena of its own
+/// (actix's default allows 512 in all).
+pub const BLOCKING_THREADS_PER_WORKER: usize = 4;
 
 impl Default for Options {
     fn default() -> Self {
@@ -93,6 +105,7 @@ impl Default for Options {
             tokens: Tokens::default(),
             max_connections_per_worker: MAX_CONNECTIONS_PER_WORKER,
             keep_alive: None,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
         }
     }
 }
@@ -108,10 +121,12 @@ pub fn run(listener: TcpListener, state: AppState) -> io::Result<Server> {
 pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io::Result<Server> {
     let state = web::Data::new(state);
     let tokens = web::Data::new(options.tokens);
+    let batch_limit = web::Data::new(routes::metrics::BatchLimit(options.max_batch_bytes));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(tokens.clone())
+            .app_data(batch_limit.clone())
             .wrap(from_fn(auth::require_tokens))
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(limits::close_on_unread_body))
@@ -124,6 +139,7 @@ pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io:
             .map_or(KeepAlive::Disabled, KeepAlive::Timeout),
     )
     .max_connections(options.max_connections_per_worker)
+    .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
     .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .listen(listener)?
     .run();
@@ -180,6 +196,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
     let options = Options {
         tokens,
         keep_alive: args.keep_alive(),
+        max_batch_bytes: args.max_batch_bytes,
         ..Options::default()
     };
     let state = AppState {

@@ -27,7 +27,8 @@ pub mod pipelines;
 pub mod resources;
 pub mod sessions;
 
-/// The largest request body accepted, in bytes (API.md: 1 MiB).
+/// The largest request body accepted, in bytes (API.md: 1 MiB); a batch of metrics has its own
+/// limit ([`crate::Options::max_batch_bytes`]).
 pub const BODY_LIMIT: usize = 1 << 20;
 
 /// How long a client may take to send a whole request body (the headers have their own limit).
@@ -60,6 +61,8 @@ pub enum Answer {
     Created(&'static str),
     /// 200 `{"count": N}`.
     Count,
+    /// 201 `{"count": N}`: a batch of metrics stored, sent as `application/x-ndjson`.
+    Stored,
     /// 200 one page: `extra` string fields, then `key` holding `item`s ("string" or a schema);
     /// 204 when empty.
     Page {
@@ -131,6 +134,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     // metrics
     endpoint!(POST "/metrics", metrics::post, "metrics", None, Answer::Created("Metric"),
         "Store one test's metric (seed or pytest-monitor field names)."),
+    endpoint!(POST "/metrics/batch", metrics::post_batch, "metrics", None, Answer::Stored,
+        "Store many metrics at once, one JSON object per line (application/x-ndjson); all or none."),
     endpoint!(GET "/metrics", metrics::index, "metrics", MetricFilters, METRIC_PAGE,
         "List metrics in the order stored, filtered and sorted on request."),
     endpoint!(GET "/metrics/count", metrics::count, "metrics", MetricCountFilters, Answer::Count,
@@ -305,60 +310,72 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
 }
 
-/// True for `application/json` and the `application/*+json` family, parameters ignored.
-fn declares_json(req: &HttpRequest) -> bool {
-    let Some(value) = req
-        .headers()
+/// The request's media type (`Content-Type` without its parameters), lower-cased; empty when
+/// there is none.
+pub fn media_type(req: &HttpRequest) -> String {
+    req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = value
-        .split(';')
-        .next()
+        .and_then(|value| value.split(';').next())
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// True for `application/json` and the `application/*+json` family, parameters ignored.
+fn declares_json(req: &HttpRequest) -> bool {
+    let essence = media_type(req);
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Reads a JSON object body: 415 unless it is declared JSON, 413 past [`BODY_LIMIT`] (checked
-/// before reading when the client declares its length, so an oversized upload is not buffered).
-pub async fn read_json(
+/// Reads a JSON object body: 415 unless it is declared JSON, 413 past [`BODY_LIMIT`], 408 past
+/// [`BODY_TIMEOUT`].
+pub async fn read_json(req: &HttpRequest, payload: web::Payload) -> Result<JsonObject, ApiError> {
+    if !declares_json(req) {
+        return Err(ApiError::UnsupportedMediaType("application/json"));
+    }
+    let body = read_body(req, payload, BODY_LIMIT, BODY_TIMEOUT).await?;
+    JsonObject::from_slice(&body)
+}
+
+/// Reads a whole request body: 413 past `limit` bytes (checked before reading when the client
+/// declares its length, so an oversized upload is not buffered), 408 when it takes longer than
+/// `timeout` to arrive.
+pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
-) -> Result<JsonObject, ApiError> {
-    if !declares_json(req) {
-        return Err(ApiError::UnsupportedMediaType);
-    }
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<web::BytesMut, ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
-        return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
     }
     let read = async {
-        let mut body = web::BytesMut::new();
+        // Sized from the declared length (within the limit), so a large body is not copied
+        // again each time the buffer doubles.
+        let expected = declared.map_or(0, |len| len as usize);
+        let mut body = web::BytesMut::with_capacity(expected);
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|err| {
                 ApiError::bad_request(format!("The request body could not be read: {err}."))
             })?;
-            if body.len() + chunk.len() > BODY_LIMIT {
-                return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
     };
     // A client that trickles its body would otherwise hold a worker's connection indefinitely.
-    let body = actix_web::rt::time::timeout(BODY_TIMEOUT, read)
+    actix_web::rt::time::timeout(timeout, read)
         .await
-        .map_err(|_| ApiError::RequestTimeout)??;
-    JsonObject::from_slice(&body)
+        .map_err(|_| ApiError::RequestTimeout)?
 }
 
 /// Answers one page of `selection` under `key`, after `extra` fields; count and rows are read in
