@@ -523,10 +523,11 @@ impl Metric {
 /// between groups); a `\r` before the newline is whitespace too.
 ///
 /// All or nothing: the first line at fault makes the whole batch a 400 whose message starts with
-/// `line N: ` (lines numbered from 1, blank ones included, as an editor shows them) and whose
-/// `errors` holds `"line": "N"` beside that line's own field errors.
-pub fn metrics_from_ndjson(body: &[u8]) -> Result<Vec<Metric>, ApiError> {
-    let lines = body.iter().filter(|&&byte| byte == b'\n').count() + 1;
+/// `line N: ` (lines numbered from 1, blank ones included, as an editor shows them; `body`'s first
+/// line is `first_line`, so that a batch may be parsed in pieces) and whose `errors` holds
+/// `"line": "N"` beside that line's own field errors.
+pub fn metrics_from_ndjson(body: &[u8], first_line: usize) -> Result<Vec<Metric>, ApiError> {
+    let lines = line_ends(body) + 1;
     let mut metrics = Vec::with_capacity(lines);
     for (i, line) in body.split(|&byte| byte == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -534,10 +535,15 @@ pub fn metrics_from_ndjson(body: &[u8]) -> Result<Vec<Metric>, ApiError> {
         }
         let metric = JsonObject::from_slice(line)
             .and_then(Metric::from_json)
-            .map_err(|err| at_line(i + 1, err))?;
+            .map_err(|err| at_line(first_line + i, err))?;
         metrics.push(metric);
     }
     Ok(metrics)
+}
+
+/// How many lines of newline-delimited `text` end in it (its `\n` bytes).
+pub fn line_ends(text: &[u8]) -> usize {
+    text.iter().filter(|&&byte| byte == b'\n').count()
 }
 
 /// `err`, found on line `number` of a batch: its message prefixed with the line, and the line

@@ -223,7 +223,6 @@ fn set_up(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
     conn.pragma_update(None, "temp_store", "MEMORY")
 }
 
-/// The answer to a write when the writer thread is gone (it never should be).
 /// What the writer answered to a write.
 async fn answered<T>(answer: oneshot::Receiver<Result<T, ApiError>>) -> Result<T, ApiError> {
     answer.await.map_err(|_| {
@@ -232,6 +231,7 @@ async fn answered<T>(answer: oneshot::Receiver<Result<T, ApiError>>) -> Result<T
     })?
 }
 
+/// The answer to a write when the writer thread is gone (it never should be).
 fn stopped() -> ApiError {
     log::error!("the writer thread has stopped; refusing a write");
     ApiError::Unavailable("The database cannot be written right now.".into())

@@ -224,3 +224,33 @@ fn an_empty_batch_stores_nothing_and_answers_a_count_of_0() {
     assert_eq!(reply, (201, json!({"count": 0})));
     app.assert_nothing_stored();
 }
+
+#[test]
+fn in_a_batch_of_several_mebibytes_the_bad_line_near_the_end_is_named_by_its_number() {
+    // Arrange: large enough to be parsed in pieces, with blank lines early on and the bad line
+    // in the last piece.
+    let app = spawn_app();
+    let good = metric("test_one").to_string();
+    let lines = (3 << 20) / good.len();
+    let mut body = Vec::new();
+    for i in 1..=lines {
+        if i % 1000 == 0 {
+            body.extend_from_slice(b"\n");
+        } else if i == lines - 10 {
+            body.extend_from_slice(metric_with("kind", json!("")).to_string().as_bytes());
+            body.push(b'\n');
+        } else {
+            body.extend_from_slice(good.as_bytes());
+            body.push(b'\n');
+        }
+    }
+
+    // Act
+    let (status, reply) = app.post_raw(BATCH, Some(NDJSON), &body);
+
+    // Assert
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["errors"]["line"], (lines - 10).to_string(), "{reply}");
+    assert!(reply["errors"]["kind"].is_string(), "{reply}");
+    app.assert_nothing_stored();
+}
