@@ -16,7 +16,17 @@ pub async fn post(
 ) -> Result<HttpResponse, ApiError> {
     let metric = Metric::from_json(super::read_json(&req, payload).await?)?;
     let stored = state.db.store_metrics(vec![metric]).await?;
-    Ok(HttpResponse::Created().json(&stored[0]))
+    // Written as a page's rows are: the same bytes as serde_json's, at a fraction of the cost.
+    let mut body = Vec::with_capacity(512);
+    for metric in &stored {
+        metric.record().write_json(&mut body).map_err(|err| {
+            log::error!("cannot write a stored metric as JSON: {err}");
+            ApiError::Internal
+        })?;
+    }
+    Ok(HttpResponse::Created()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
 }
 
 /// How large a batch of metrics may be, in bytes of its body ([`crate::Options::max_batch_bytes`]).
