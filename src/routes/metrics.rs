@@ -92,17 +92,20 @@ async fn parse_batch(body: web::Bytes) -> Result<Vec<Metric>, ApiError> {
         .into_iter()
         .map(|(line, piece)| web::block(move || metrics_from_ndjson(&piece, line)))
         .collect();
-    let mut metrics = Vec::new();
+    let mut parsed = Vec::with_capacity(parsing.len());
     for piece in parsing {
-        let parsed = piece.await.map_err(|err| {
+        parsed.push(piece.await.map_err(|err| {
             log::error!("blocking task failed: {err}");
             ApiError::Internal
-        })??;
-        if metrics.is_empty() {
-            metrics = parsed;
-        } else {
-            metrics.extend(parsed);
-        }
+        })??);
+    }
+    if parsed.len() == 1 {
+        return Ok(parsed.swap_remove(0));
+    }
+    // Sized once: growing it piece by piece would copy the records and hold both copies.
+    let mut metrics = Vec::with_capacity(parsed.iter().map(Vec::len).sum());
+    for piece in parsed {
+        metrics.extend(piece);
     }
     Ok(metrics)
 }
