@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::KeepAlive;
-use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 pub mod auth;
@@ -128,7 +128,7 @@ pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io:
             .app_data(tokens.clone())
             .app_data(batch_limit.clone())
             .wrap(from_fn(auth::require_tokens))
-            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .wrap(from_fn(routes::normalize_path))
             .wrap(from_fn(limits::close_on_unread_body))
             .configure(routes::configure)
     })
