@@ -1,4 +1,4 @@
--- monitor-server's storage, schema version 2 (kept in PRAGMA user_version; older files are
+-- monitor-server's storage, schema version 3 (kept in PRAGMA user_version; older files are
 -- migrated by src/migrate.rs before this is applied).
 -- Applied at every start-up inside one transaction: every statement must be idempotent.
 
@@ -76,15 +76,17 @@ CREATE INDEX IF NOT EXISTS metrics_by_kernel_time ON metrics (kernel_time);
 CREATE INDEX IF NOT EXISTS metrics_by_cpu_usage ON metrics (cpu_usage);
 CREATE INDEX IF NOT EXISTS metrics_by_mem_usage ON metrics (mem_usage);
 
--- Row counts kept by triggers, so that counting a large table never scans it.
+-- Row counts, so that counting a large table never scans it. Like the two tables below, kept
+-- by the writer as it stores metrics (db::insert_metrics, which adds up the changes of a whole
+-- group of writes and applies them once) and by the metrics_uncounted trigger as they are deleted.
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT    PRIMARY KEY,
     n    INTEGER NOT NULL
 ) WITHOUT ROWID;
 
--- The distinct values of the columns routes select by, with how many metrics carry each, kept by
--- triggers: listing components or matching item names by substring reads this small table
--- instead of scanning every metric, and counting the metrics of a kind, a machine, a session or
+-- The distinct values of the columns routes select by, with how many metrics carry each: listing
+-- components or matching item names by substring reads this small table instead of scanning
+-- every metric, and counting the metrics of a kind, a machine, a session or
 -- a set of sessions (a pipeline, a build, an SCM reference) adds up a few of its rows.
 CREATE TABLE IF NOT EXISTS metric_facets (
     field TEXT    NOT NULL, -- 'component', 'item', 'item_variant', 'kind', 'context_h', 'session_h'
@@ -93,8 +95,8 @@ CREATE TABLE IF NOT EXISTS metric_facets (
     PRIMARY KEY (field, value)
 ) WITHOUT ROWID;
 
--- Which sessions reported metrics of which component, kept by triggers, so that a component's
--- pipelines and builds are found without reading its metrics.
+-- Which sessions reported metrics of which component, so that a component's pipelines and
+-- builds are found without reading its metrics.
 CREATE TABLE IF NOT EXISTS component_sessions (
     component TEXT NOT NULL,
     session_h TEXT NOT NULL,
@@ -115,18 +117,6 @@ CREATE TABLE IF NOT EXISTS metric_holes (
     deleted_through INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metric_holes_by_position ON metric_holes (live_before);
-
-CREATE TRIGGER IF NOT EXISTS metrics_counted AFTER INSERT ON metrics BEGIN
-    INSERT OR IGNORE INTO component_sessions (component, session_h)
-        VALUES (NEW.component, NEW.session_h);
-    INSERT INTO counters (name, n) VALUES ('metrics', 1)
-        ON CONFLICT (name) DO UPDATE SET n = n + 1;
-    INSERT INTO metric_facets (field, value, n)
-        VALUES ('component', NEW.component, 1), ('item', NEW.item, 1),
-               ('item_variant', NEW.item_variant, 1), ('kind', NEW.kind, 1),
-               ('context_h', NEW.context_h, 1), ('session_h', NEW.session_h, 1)
-        ON CONFLICT (field, value) DO UPDATE SET n = n + 1;
-END;
 
 CREATE TRIGGER IF NOT EXISTS metrics_uncounted AFTER DELETE ON metrics BEGIN
     UPDATE counters SET n = n - 1 WHERE name = 'metrics';

@@ -28,6 +28,13 @@
 //! full page of 500 metrics: at least 500 are stored first) on ours and on the reference. Then it
 //! prints requests/s, p50 and p99, and the ratios ours/reference and ours/ceiling.
 //!
+//! Then, still on ours, `--batches` (5) bodies of `--batch-size` (50,000) metrics each are sent
+//! one after the other to `POST /metrics/batch` (`application/x-ndjson`, one metric per line,
+//! over 500 test items), each timed from its first byte sent to its answer; it prints metrics
+//! stored per second (all metrics over the summed times), the p50 time of a batch, the memory
+//! after them, and with `--reference` the ratio to the reference's single-POST rate (it has no
+//! batch route). `--batches 0` skips it.
+//!
 //! `--curve` adds the cost curve: for each size (10k, 100k, 1M; 10M too with `--with-10m`; or
 //! `--sizes 10k,2M`) it loads a store straight into SQLite through the real tables (the loader of
 //! `query_bench`, `common/store.rs`), starts the binary on it and measures start-up (spawn to the
@@ -98,11 +105,13 @@ struct Options {
     binary: Option<PathBuf>,
     build: bool,
     server_args: Vec<String>,
+    batches: usize,
+    batch_size: usize,
 }
 
 const USAGE: &str = "usage: bench [--duration SECS] [--connections N] [--reference URL] \
 [--curve | --curve-only] [--sizes 10k,100k,1M] [--with-10m] [--keep DIR] [--curve-post SECS] \
-[--samples N] [--generator wrk|builtin] [--binary PATH] [--no-build] [--server-args \"ARGS\"]";
+[--samples N] [--batches N] [--batch-size N] [--generator wrk|builtin] [--binary PATH] [--no-build] [--server-args \"ARGS\"]";
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
@@ -120,6 +129,8 @@ fn parse_options() -> Result<Options, String> {
         binary: None,
         build: true,
         server_args: Vec::new(),
+        batches: 5,
+        batch_size: 50_000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -142,6 +153,8 @@ fn parse_options() -> Result<Options, String> {
                 options.curve_post = Duration::from_secs(number(&value()?)?.max(1));
             }
             "--samples" => options.samples = number(&value()?)?.max(1) as usize,
+            "--batches" => options.batches = number(&value()?)? as usize,
+            "--batch-size" => options.batch_size = number(&value()?)?.max(1) as usize,
             "--generator" => {
                 options.generator = match value()?.as_str() {
                     "wrk" => GeneratorChoice::Wrk,
@@ -337,6 +350,24 @@ fn headline(
     let hwm = ours.hwm_kb();
     thread::sleep(Duration::from_secs(2));
     let idle_after = ours.rss_kb();
+    let batch = if options.batches > 0 {
+        print_progress(&format!(
+            "POST /metrics/batch ours ({} batches of {} metrics)",
+            options.batches, options.batch_size
+        ));
+        let batch = post_batches(&ours.base, &metric, options.batches, options.batch_size)?;
+        thread::sleep(Duration::from_secs(2));
+        let rss = ours.rss_kb();
+        println!(
+            "{:.0} metrics/s, p50 {:.0} ms per batch; RSS {} after them",
+            batch.metrics_per_s,
+            batch.p50_ms,
+            mb(rss)
+        );
+        Some(batch)
+    } else {
+        None
+    };
     ours.stop();
 
     // The ceiling.
@@ -397,6 +428,20 @@ fn headline(
             get_ours.rps / get_ref.rps
         );
     }
+    if let Some(batch) = &batch {
+        print!(
+            "POST /metrics/batch (ours): {} batches of {} metrics, {:.0} metrics/s, p50 {:.0} ms \
+             per batch",
+            batch.batches, batch.size, batch.metrics_per_s, batch.p50_ms
+        );
+        match &reference {
+            Some((post_ref, _)) => println!(
+                "; {:.0}x the reference's single-POST rate",
+                batch.metrics_per_s / post_ref.rps
+            ),
+            None => println!(),
+        }
+    }
     println!(
         "memory (ours): idle {} after start-up, {} after the load; during the load: \
          sampled VmRSS peak {}, VmHWM {}",
@@ -413,8 +458,63 @@ fn headline(
     summary.reference = reference;
     summary.idle_kb = idle_before;
     summary.idle_after_kb = idle_after;
+    summary.batch = batch;
     summary.load_kb = hwm.into_iter().chain([sampled_peak]).max();
     Ok(())
+}
+
+/// What `--batches` measured.
+struct Batches {
+    batches: usize,
+    size: usize,
+    metrics_per_s: f64,
+    p50_ms: f64,
+}
+
+/// Sends `batches` bodies of `size` metrics to `POST /metrics/batch`, one after the other, each
+/// timed from its first byte written to its answer's last byte read.
+fn post_batches(
+    base: &Base,
+    bodies: &Bodies,
+    batches: usize,
+    size: usize,
+) -> Result<Batches, String> {
+    let template: Value = serde_json::from_slice(&bodies.metric()).map_err(|e| e.to_string())?;
+    let mut times = Vec::with_capacity(batches);
+    let mut client = Client::new(base.addr);
+    for b in 0..batches {
+        let mut body = Vec::with_capacity(size * 400);
+        for i in 0..size {
+            let mut metric = template.clone();
+            let test = (b * size + i) % 500;
+            metric["item"] = json!(format!("test_{test}"));
+            metric["item_variant"] = json!(format!("test_{test}[param]"));
+            metric["total_time"] = json!(0.001 * (i % 997) as f64);
+            serde_json::to_writer(&mut body, &metric).map_err(|e| e.to_string())?;
+            body.push(b'\n');
+        }
+        let request = Request::post_as(base, "/metrics/batch", "application/x-ndjson", body);
+        let started = Instant::now();
+        let response = client
+            .call(&request.raw)
+            .map_err(|err| format!("POST /metrics/batch failed: {err}"))?;
+        times.push(started.elapsed());
+        if response.status != 201 {
+            return Err(format!(
+                "POST /metrics/batch answered {}: {}",
+                response.status,
+                String::from_utf8_lossy(&response.body)
+            ));
+        }
+    }
+    let total: Duration = times.iter().sum();
+    times.sort();
+    Ok(Batches {
+        batches,
+        size,
+        metrics_per_s: (batches * size) as f64 / total.as_secs_f64(),
+        p50_ms: ms(times[times.len() / 2]),
+    })
 }
 
 fn print_progress(what: &str) {
@@ -804,6 +904,7 @@ struct Summary {
     idle_kb: Option<u64>,
     idle_after_kb: Option<u64>,
     load_kb: Option<u64>,
+    batch: Option<Batches>,
     binary_size: Option<u64>,
     curve: Vec<CurveRow>,
 }
@@ -849,6 +950,20 @@ impl Summary {
             _ => {
                 let (m, v) = not_run();
                 add("POST /metrics/ >= 50% of the parse-only ceiling", m, v);
+            }
+        }
+        match &self.batch {
+            Some(batch) => add(
+                "POST /metrics/batch >= 200,000 metrics/s",
+                format!(
+                    "{:.0} metrics/s ({} x {})",
+                    batch.metrics_per_s, batch.batches, batch.size
+                ),
+                pass(batch.metrics_per_s >= 200_000.0),
+            ),
+            None => {
+                let (m, v) = not_run();
+                add("POST /metrics/batch >= 200,000 metrics/s", m, v);
             }
         }
         match (&self.get_ours, &self.reference) {
@@ -1380,8 +1495,12 @@ impl Request {
     }
 
     fn post(base: &Base, path: &str, body: Vec<u8>) -> Request {
+        Request::post_as(base, path, "application/json", body)
+    }
+
+    fn post_as(base: &Base, path: &str, content_type: &str, body: Vec<u8>) -> Request {
         let mut raw = format!(
-            "POST {}{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+            "POST {}{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\n\
              Content-Length: {}\r\n\r\n",
             base.prefix,
             base.host,

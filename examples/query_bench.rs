@@ -8,9 +8,9 @@
 //! ```
 //!
 //! It fills a database in a temporary directory straight through the library (the schema of
-//! [`Db::open`], then one plain SQLite connection inserting into the same `contexts`, `sessions`,
-//! `session_tags` and `metrics` tables `db::insert_*` write, in large transactions, so that every
-//! trigger-kept table is filled as in production): 1,000 sessions over 5 pipelines and 4 machines,
+//! [`Db::open`], then one plain SQLite connection inserting into the same `contexts`, `sessions`
+//! and `session_tags` tables `db::insert_*` write, and metrics through `db::insert_metrics`, in
+//! large transactions, so that the kept counts are filled as in production): 1,000 sessions over 5 pipelines and 4 machines,
 //! 1,000 metrics each over ~2,000 test items in 50 components (5 of them empty), with
 //! parametrized variants, four kinds of item and log-normal timings and memory. The metrics
 //! table's indexes are dropped while loading and rebuilt from `schema.sql` afterwards, which is

@@ -326,6 +326,16 @@ pub struct ServeArgs {
         value_name = "MODE"
     )]
     pub synchronous: Synchronous,
+    /// The largest body `POST /api/v1/metrics/batch` accepts, in bytes (413 beyond it); the
+    /// default, 64 MiB, holds some 130,000 metrics. Every other route takes at most 1 MiB.
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_MAX_BATCH_BYTES",
+        default_value_t = crate::DEFAULT_MAX_BATCH_BYTES,
+        value_name = "BYTES",
+        value_parser = clap::value_parser!(usize)
+    )]
+    pub max_batch_bytes: usize,
 }
 
 impl ServeArgs {

@@ -1228,6 +1228,7 @@ pub fn openapi_schemas() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::Metric;
 
     fn of_context(h: &str) -> TestFilter {
         TestFilter {
@@ -1274,16 +1275,29 @@ mod tests {
                  VALUES ('s', '2024-01-01T00:00:00', '', '{}')",
                 [],
             )?;
-            for (n, variant) in ["a", "b", "a"].iter().enumerate() {
-                conn.execute(
-                    "INSERT INTO metrics (session_h, context_h, item_start_time, start_us, \
-                     item_path, item, item_variant, item_fs_loc, kind, component, total_time, \
-                     user_time, kernel_time, cpu_usage, mem_usage) \
-                     VALUES ('s', 'c', '2024-01-01T00:00:00', ?1, 'p', ?2, ?2, 'p.py', \
-                     'function', '', 1.0, 0.5, 0.1, 0.6, 2.0)",
-                    params![n as i64, variant],
-                )?;
-            }
+            let metrics: Vec<Metric> = ["a", "b", "a"]
+                .iter()
+                .enumerate()
+                .map(|(n, variant)| Metric {
+                    session_h: "s".into(),
+                    context_h: "c".into(),
+                    item_start_time: "2024-01-01T00:00:00".into(),
+                    start_us: n as i64,
+                    item_path: "p".into(),
+                    item: (*variant).into(),
+                    item_variant: (*variant).into(),
+                    item_fs_loc: "p.py".into(),
+                    kind: "function".into(),
+                    component: String::new(),
+                    total_time: 1.0,
+                    user_time: 0.5,
+                    kernel_time: 0.1,
+                    cpu_usage: 0.6,
+                    mem_usage: 2.0,
+                })
+                .collect();
+            // Through the writer's own insert, so the kept counts the cache checks are right.
+            crate::db::store_metrics(conn, &metrics)?;
             Ok(())
         })
         .unwrap();

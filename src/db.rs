@@ -10,7 +10,7 @@
 //! front of the single writer, so a busy database cannot reach a client under load. WAL mode lets
 //! the pooled readers run meanwhile.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,7 +35,7 @@ pub const SCHEMA: &str = include_str!("../schema.sql");
 
 /// The schema version this binary writes, kept in `PRAGMA user_version`. Older files are
 /// migrated at start-up by the steps of [`crate::migrate::MIGRATIONS`].
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The tables this binary owns; a file holding any other table belongs to someone else.
 const OWN_TABLES: [&str; 8] = [
@@ -236,6 +236,12 @@ impl Db {
     {
         self.writer.write(change).await
     }
+
+    /// Stores `metrics`, all or none, through the writer ([`crate::writer::Writer::store_metrics`]):
+    /// the way handlers store metrics. Returns them once committed.
+    pub async fn store_metrics(&self, metrics: Vec<Metric>) -> Result<Vec<Metric>, ApiError> {
+        self.writer.store_metrics(metrics).await
+    }
 }
 
 /// A short, operator-facing reason for an SQLite failure at start-up.
@@ -388,42 +394,172 @@ fn metric_from_row(row: &Row<'_>) -> rusqlite::Result<Metric> {
     })
 }
 
-/// Stores one metric (committed with the transaction it runs in; through [`Db::write`], before
-/// the handler answers).
-pub fn insert_metric(conn: &Connection, m: &Metric) -> rusqlite::Result<()> {
+/// The changes that stored metrics make to the rows kept beside them — the `metrics` counter,
+/// the `metric_facets` counts and the `component_sessions` pairs — added up in memory by
+/// [`insert_metrics`] and written by [`MetricTallies::apply`].
+///
+/// Adding up first is what makes a write cheap: the writer applies the tallies of a whole group
+/// of requests once, before it commits, so ten metrics of one session, component and kind cost
+/// one upsert per distinct value instead of eight per metric (what an insert trigger did).
+/// Deleting metrics is still counted by the `metrics_uncounted` trigger.
+#[derive(Debug, Default)]
+pub struct MetricTallies {
+    /// Metrics stored.
+    metrics: i64,
+    /// For each facet field (the order of [`FACET_FIELDS`]), the metrics stored per value.
+    facets: [HashMap<String, i64>; 6],
+    /// Component → the sessions that stored metrics of it.
+    component_sessions: HashMap<String, HashSet<String>>,
+}
+
+/// The `field` names of `metric_facets`, in the order of [`MetricTallies`]'s maps.
+const FACET_FIELDS: [&str; 6] = [
+    "component",
+    "item",
+    "item_variant",
+    "kind",
+    "context_h",
+    "session_h",
+];
+
+impl MetricTallies {
+    /// Counts one stored metric.
+    fn count(&mut self, m: &Metric) {
+        self.metrics += 1;
+        let values = [
+            &m.component,
+            &m.item,
+            &m.item_variant,
+            &m.kind,
+            &m.context_h,
+            &m.session_h,
+        ];
+        for (counts, value) in self.facets.iter_mut().zip(values) {
+            // Looked up by `&str` first: most values repeat, and a hit allocates nothing.
+            match counts.get_mut(value.as_str()) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(value.clone(), 1);
+                }
+            }
+        }
+        match self.component_sessions.get_mut(m.component.as_str()) {
+            Some(sessions) => {
+                if !sessions.contains(m.session_h.as_str()) {
+                    sessions.insert(m.session_h.clone());
+                }
+            }
+            None => {
+                let sessions = HashSet::from([m.session_h.clone()]);
+                self.component_sessions
+                    .insert(m.component.clone(), sessions);
+            }
+        }
+    }
+
+    /// True when no metric was counted since the last [`MetricTallies::apply`].
+    pub fn is_empty(&self) -> bool {
+        self.metrics == 0
+    }
+
+    /// Writes what was counted into `counters`, `metric_facets` and `component_sessions`, in the
+    /// transaction `conn` is in, and starts counting afresh. Each upsert is a single-row
+    /// statement, so none needs a statement journal.
+    pub fn apply(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        conn.prepare_cached(
+            "INSERT INTO counters (name, n) VALUES ('metrics', ?1) \
+             ON CONFLICT (name) DO UPDATE SET n = n + excluded.n",
+        )?
+        .execute([self.metrics])?;
+        let mut facet = conn.prepare_cached(
+            "INSERT INTO metric_facets (field, value, n) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (field, value) DO UPDATE SET n = n + excluded.n",
+        )?;
+        for (field, counts) in FACET_FIELDS.iter().zip(&self.facets) {
+            for (value, n) in counts {
+                facet.execute(params![field, value, n])?;
+            }
+        }
+        let mut pair = conn.prepare_cached(
+            "INSERT OR IGNORE INTO component_sessions (component, session_h) VALUES (?1, ?2)",
+        )?;
+        for (component, sessions) in &self.component_sessions {
+            for session_h in sessions {
+                pair.execute(params![component, session_h])?;
+            }
+        }
+        self.clear();
+        Ok(())
+    }
+
+    /// Forgets what was counted (its metrics were rolled back).
+    pub fn clear(&mut self) {
+        self.metrics = 0;
+        self.facets.iter_mut().for_each(HashMap::clear);
+        self.component_sessions.clear();
+    }
+}
+
+/// Stores metrics: the one way a metric reaches the `metrics` table. Each row is inserted (in the
+/// transaction `conn` is in) and counted in `tallies`, which must then be applied in the same
+/// transaction before it commits ([`MetricTallies::apply`]); the writer does so for its groups,
+/// [`store_metrics`] at once.
+///
+/// Every statement is a single-row INSERT into a table without unique constraints or triggers,
+/// so SQLite needs no statement journal for it: a failure (a full disk, an I/O error) rolls the
+/// whole transaction back, never leaving part of a statement behind.
+pub fn insert_metrics(
+    conn: &Connection,
+    tallies: &mut MetricTallies,
+    metrics: &[Metric],
+) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO metrics (session_h, context_h, item_start_time, item_path, item, \
          item_variant, item_fs_loc, kind, component, total_time, user_time, kernel_time, \
          cpu_usage, mem_usage, start_us) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?;
-    stmt.execute(params![
-        m.session_h,
-        m.context_h,
-        m.item_start_time,
-        m.item_path,
-        m.item,
-        m.item_variant,
-        m.item_fs_loc,
-        m.kind,
-        m.component,
-        m.total_time,
-        m.user_time,
-        m.kernel_time,
-        m.cpu_usage,
-        m.mem_usage,
-        m.start_us
-    ])?;
+    for m in metrics {
+        stmt.execute(params![
+            m.session_h,
+            m.context_h,
+            m.item_start_time,
+            m.item_path,
+            m.item,
+            m.item_variant,
+            m.item_fs_loc,
+            m.kind,
+            m.component,
+            m.total_time,
+            m.user_time,
+            m.kernel_time,
+            m.cpu_usage,
+            m.mem_usage,
+            m.start_us
+        ])?;
+        tallies.count(m);
+    }
     Ok(())
 }
 
-/// How many metrics are stored, read from the trigger-kept counter (no scan).
+/// Stores metrics and their tallies at once, in the transaction `conn` is in: [`insert_metrics`]
+/// for a caller that is not the writer's group (an import, a test).
+pub fn store_metrics(conn: &Connection, metrics: &[Metric]) -> rusqlite::Result<()> {
+    let mut tallies = MetricTallies::default();
+    insert_metrics(conn, &mut tallies, metrics)?;
+    tallies.apply(conn)
+}
+
+/// How many metrics are stored, read from the kept counter (no scan).
 pub fn count_metrics(conn: &Connection) -> rusqlite::Result<u64> {
     conn.prepare_cached("SELECT coalesce((SELECT n FROM counters WHERE name = 'metrics'), 0)")?
         .query_row([], |row| row.get(0))
 }
 
-/// How many metrics a selection covers: from the trigger-kept counts when the selection is
+/// How many metrics a selection covers: from the kept counts when the selection is
 /// everything, or one condition they answer (a component, item, variant, kind, context or
 /// session; a set of sessions; an item or variant pattern), else by counting.
 pub fn count_metrics_by(conn: &Connection, query: &MetricQuery) -> rusqlite::Result<u64> {
@@ -1532,7 +1668,7 @@ mod tests {
             m.mem_usage = f64::from(n);
             m.total_time = f64::from((n * 7_919) % 3_001) / 3.0;
             m.item = format!("test \"{n}\"\n");
-            insert_metric(&tx, &m).unwrap();
+            store_metrics(&tx, &[m]).unwrap();
         }
         tx.commit().unwrap();
         let queries = [
@@ -1594,7 +1730,7 @@ mod tests {
         let mut conn = db.pool.get().unwrap();
         let insert = |conn: &Connection, n: u32| {
             for i in 0..n {
-                insert_metric(conn, &metric(&format!("s{}", i % 9), "function", "c")).unwrap();
+                store_metrics(conn, &[metric(&format!("s{}", i % 9), "function", "c")]).unwrap();
             }
         };
         insert(&conn, 400);
@@ -1658,7 +1794,7 @@ mod tests {
         let (_dir, db) = open_temp();
         let conn = db.pool.get().unwrap();
         for n in 0..50 {
-            insert_metric(&conn, &metric(&format!("s{n}"), "function", "c")).unwrap();
+            store_metrics(&conn, &[metric(&format!("s{n}"), "function", "c")]).unwrap();
         }
         conn.execute("DELETE FROM metrics WHERE id IN (3, 30)", [])
             .unwrap();
@@ -1681,7 +1817,7 @@ mod tests {
                 metric("s1", "class", ""),
                 metric("s2", "function", "core"),
             ] {
-                insert_metric(&conn, &m).unwrap();
+                store_metrics(&conn, &[m]).unwrap();
             }
             let expected = facets(&conn);
             // What version 1 left: no kind, context or session facets, the old index, its
@@ -1711,8 +1847,8 @@ mod tests {
             .unwrap();
         assert!(indexes.contains(&"metrics_by_component".to_owned()));
         assert!(!indexes.contains(&"metrics_by_component_item".to_owned()));
-        // The new triggers count what comes next.
-        insert_metric(&conn, &metric("s2", "module", "io")).unwrap();
+        // What comes next is counted too.
+        store_metrics(&conn, &[metric("s2", "module", "io")]).unwrap();
         let kinds = MetricQuery::all().eq(crate::query::TextColumn::Kind, "function");
         assert_eq!(count_metrics_by(&conn, &kinds).unwrap(), 2);
         let session = MetricQuery::all().eq(crate::query::TextColumn::SessionH, "s2");
@@ -1723,9 +1859,9 @@ mod tests {
     fn deleting_metrics_keeps_every_facet_count() {
         let (_dir, db) = open_temp();
         let conn = db.pool.get().unwrap();
-        insert_metric(&conn, &metric("s1", "function", "core")).unwrap();
+        store_metrics(&conn, &[metric("s1", "function", "core")]).unwrap();
         let one = facets(&conn);
-        insert_metric(&conn, &metric("s2", "class", "io")).unwrap();
+        store_metrics(&conn, &[metric("s2", "class", "io")]).unwrap();
         conn.execute("DELETE FROM metrics WHERE session_h = 's2'", [])
             .unwrap();
         assert_eq!(facets(&conn), one);

@@ -41,8 +41,8 @@ pub enum ApiError {
     Conflict(String),
     /// 413: the body is larger than the limit.
     PayloadTooLarge(usize),
-    /// 415: the body is not declared as JSON.
-    UnsupportedMediaType,
+    /// 415: the body is not declared as the media type the route reads (this one).
+    UnsupportedMediaType(&'static str),
     /// 503: the database is busy or cannot be reached; the client may retry.
     Unavailable(String),
     /// 507: the disk holding the database is full.
@@ -97,9 +97,15 @@ impl fmt::Display for ApiError {
                     "The request body is larger than the limit of {limit} bytes."
                 )
             }
-            ApiError::UnsupportedMediaType => f.write_str(
+            ApiError::UnsupportedMediaType("application/json") => f.write_str(
                 "The request body must be JSON, sent with Content-Type: application/json.",
             ),
+            ApiError::UnsupportedMediaType(expected) => {
+                write!(
+                    f,
+                    "The request body must be sent with Content-Type: {expected}."
+                )
+            }
             ApiError::InsufficientStorage => {
                 f.write_str("The disk holding the database is full; nothing was stored.")
             }
@@ -126,7 +132,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -36,7 +36,7 @@ use rusqlite::{Connection, OpenFlags, Row};
 use serde_json::{json, Map, Value};
 
 use crate::config::ImportArgs;
-use crate::db::{self, Created, Db};
+use crate::db::{self, Created, Db, MetricTallies};
 use crate::error::ApiError;
 use crate::models::{Context, JsonObject, Metric, Session};
 use crate::query::{MetricQuery, TextColumn};
@@ -47,6 +47,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Metrics asked for per page when reading what a server already holds.
 const REMOTE_PAGE: u64 = 10_000;
+
+/// Metrics sent per `POST /metrics/batch` (about half a megabyte: well under the server's batch
+/// limit, and a failed request loses little).
+const REMOTE_BATCH: usize = 1_000;
 
 /// How long one request to the server may take.
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -584,16 +588,19 @@ fn store_all(tx: &Connection, source: &Source, progress: &mut Progress) -> Resul
         }
     }
     let mut done = 0;
+    let mut tallies = MetricTallies::default();
     source.for_each_metric(|metric| {
         let new = !stored.contains(&MetricKey::of(&metric));
         if new {
-            db::insert_metric(tx, &metric).map_err(failed)?;
+            db::insert_metrics(tx, &mut tallies, std::slice::from_ref(&metric)).map_err(failed)?;
         }
         counts.metrics.count(new);
         done += 1;
         progress.show("storing", done, source.metrics);
         Ok(())
     })?;
+    // Inside the file's savepoint, so that a failure rolls the counts back with the rows.
+    tallies.apply(tx).map_err(failed)?;
     Ok(counts)
 }
 
@@ -715,6 +722,43 @@ impl Remote {
             })
     }
 
+    /// Stores `metrics`: in one `POST /metrics/batch`, all or none, or — when `batches` is false,
+    /// or the server has no such route (an older server answers 404, which sets `batches` to
+    /// false) — one `POST /metrics/` each. On error, how many of them were stored before it.
+    fn post_metrics(
+        &self,
+        metrics: &[Value],
+        batches: &mut bool,
+    ) -> Result<(), (u64, (Option<u16>, String))> {
+        const PATH: &str = "/metrics/batch";
+        if *batches {
+            let mut body = String::new();
+            for metric in metrics {
+                body.push_str(&metric.to_string());
+                body.push('\n');
+            }
+            let sent = self
+                .request("POST", PATH)
+                .set("Content-Type", "application/x-ndjson")
+                .send_string(&body);
+            match sent {
+                Ok(response) if response.status() == 201 => return Ok(()),
+                Ok(response) => {
+                    let status = response.status();
+                    let message = format!("POST {}{PATH} answered {status}, not 201", self.base);
+                    return Err((0, (Some(status), message)));
+                }
+                Err(ureq::Error::Status(404, _)) => *batches = false,
+                Err(err) => return Err((0, self.failure("POST", PATH, err))),
+            }
+        }
+        for (stored, metric) in metrics.iter().enumerate() {
+            self.post("/metrics/", metric)
+                .map_err(|err| (stored as u64, err))?;
+        }
+        Ok(())
+    }
+
     /// Every record of a listing (all its pages), an empty one answering 204.
     fn list(&self, path: &str, key: &str) -> Result<Vec<Value>, Failure> {
         let mut records = Vec::new();
@@ -748,7 +792,7 @@ impl Remote {
 }
 
 /// Sends a checked file to a server: the same records and the same rule as `--db`, through the
-/// API, one request per record. There is no transaction across requests, so this is as close to
+/// API, one request per context and session and one per [`REMOTE_BATCH`] metrics. There is no transaction across requests, so this is as close to
 /// all or nothing as a client can get: the whole file is checked before the first request, and
 /// so are the contexts and sessions the server already holds (a conflict refuses the file before
 /// anything is sent). A failure after that — the server going away, a full disk — leaves part of
@@ -875,19 +919,34 @@ fn send(remote: &Remote, source: &Source, progress: &mut Progress) -> Result<Cou
         counts.sessions.added += 1;
     }
     let mut done = 0;
+    let mut batch = Vec::with_capacity(REMOTE_BATCH);
+    let mut batches = true;
+    let mut flush = |batch: &mut Vec<Value>, counts: &mut Counts| {
+        let sent = remote.post_metrics(batch, &mut batches);
+        let stored = match &sent {
+            Ok(()) => batch.len() as u64,
+            Err((stored, _)) => *stored,
+        };
+        counts.metrics.added += stored;
+        batch.clear();
+        sent.map_err(|(_, err)| partial(counts, err))
+    };
     source.for_each_metric(|metric| {
-        let new = !stored.contains(&MetricKey::of(&metric));
-        if new {
-            let body = serde_json::to_value(&metric).unwrap_or(Value::Null);
-            remote
-                .post("/metrics/", &body)
-                .map_err(|err| partial(&counts, err))?;
+        if stored.contains(&MetricKey::of(&metric)) {
+            counts.metrics.count(false);
+        } else {
+            batch.push(serde_json::to_value(&metric).unwrap_or(Value::Null));
+            if batch.len() == REMOTE_BATCH {
+                flush(&mut batch, &mut counts)?;
+            }
         }
-        counts.metrics.count(new);
         done += 1;
         progress.show("sending", done, source.metrics);
         Ok(())
     })?;
+    if !batch.is_empty() {
+        flush(&mut batch, &mut counts)?;
+    }
     Ok(counts)
 }
 

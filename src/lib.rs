@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::http::KeepAlive;
-use actix_web::middleware::{from_fn, NormalizePath, TrailingSlash};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
 pub mod auth;
@@ -88,7 +88,19 @@ pub struct Options {
     /// ([`HEADER_TIMEOUT`]): a client that trickles the headers of a later one can hold the
     /// connection as long as it likes, and enough such clients take every connection slot.
     pub keep_alive: Option<Duration>,
+    /// The largest body of `POST /metrics/batch`, in bytes ([`DEFAULT_MAX_BATCH_BYTES`] by
+    /// default); every other route takes at most [`routes::BODY_LIMIT`].
+    pub max_batch_bytes: usize,
 }
+
+/// The default largest body of `POST /metrics/batch`: 64 MiB, some 130,000 metrics.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 64 << 20;
+
+/// Threads each worker may run blocking work on (reads, parsing a batch). A read holds one of
+/// the [`POOL_SIZE`] connections, so with one worker per core a few threads each cover the pool;
+/// more would only wait for a connection, and each keeps a stack and a malloc arena of its own
+/// (actix's default allows 512 in all).
+pub const BLOCKING_THREADS_PER_WORKER: usize = 4;
 
 impl Default for Options {
     fn default() -> Self {
@@ -96,6 +108,7 @@ impl Default for Options {
             tokens: Tokens::default(),
             max_connections_per_worker: MAX_CONNECTIONS_PER_WORKER,
             keep_alive: None,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
         }
     }
 }
@@ -115,13 +128,15 @@ pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io:
     let dashboard = web::Data::new(dashboard::Cache::default());
     // Not waited for: a request that needs the figures first waits for them.
     let _ = dashboard::warm_up(&state.db, dashboard.clone().into_inner());
+    let batch_limit = web::Data::new(routes::metrics::BatchLimit(options.max_batch_bytes));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(tokens.clone())
             .app_data(dashboard.clone())
+            .app_data(batch_limit.clone())
             .wrap(from_fn(auth::require_tokens))
-            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .wrap(from_fn(routes::normalize_path))
             .wrap(from_fn(limits::close_on_unread_body))
             .configure(ui::configure)
             .configure(routes::configure)
@@ -133,6 +148,7 @@ pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io:
             .map_or(KeepAlive::Disabled, KeepAlive::Timeout),
     )
     .max_connections(options.max_connections_per_worker)
+    .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
     .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
     .listen(listener)?
     .run();
@@ -189,6 +205,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
     let options = Options {
         tokens,
         keep_alive: args.keep_alive(),
+        max_batch_bytes: args.max_batch_bytes,
         ..Options::default()
     };
     let state = AppState {

@@ -69,6 +69,17 @@ fn operation(endpoint: &Endpoint) -> Value {
             }}
         });
     }
+    if let Answer::Stored = endpoint.answer {
+        op["requestBody"] = json!({
+            "required": true,
+            "description": "One metric per line, each as the body of `POST /metrics/` takes it; \
+                blank lines are skipped. Stored all or none.",
+            "content": {crate::routes::metrics::NDJSON: {
+                "schema": {"type": "string"},
+                "example": "{\"session_h\": \"...\", \"context_h\": \"...\", ...}\n{...}\n"
+            }}
+        });
+    }
     op
 }
 
@@ -263,6 +274,24 @@ fn responses(answer: Answer) -> Value {
             responses.insert(
                 "415".into(),
                 error_response("The body is not declared as JSON."),
+            );
+            responses.insert("507".into(), error_response("The disk is full."));
+        }
+        Answer::Stored => {
+            responses.insert(
+                "201".into(),
+                json!({"description": "Every metric of the batch is stored; how many.",
+                       "content": {"application/json": {"schema": schema_ref("Count")}}}),
+            );
+            responses.insert(
+                "413".into(),
+                error_response(
+                    "The body is larger than the server's --max-batch-bytes (64 MiB by default).",
+                ),
+            );
+            responses.insert(
+                "415".into(),
+                error_response("The body is not declared as application/x-ndjson."),
             );
             responses.insert("507".into(), error_response("The disk is full."));
         }

@@ -210,7 +210,7 @@ struct Clause {
     sql: String,
     access: Access,
     /// A query that counts the metrics meeting this condition alone, with the same parameters,
-    /// without reading them (from the trigger-kept `metric_facets`).
+    /// without reading them (from the kept `metric_facets`).
     count_sql: Option<String>,
 }
 
@@ -488,7 +488,7 @@ impl MetricQuery {
         format!(" WHERE {}", parts.join(" AND "))
     }
 
-    /// The query counting the selected metrics, with [`Self::params`]: the trigger-kept counts
+    /// The query counting the selected metrics, with [`Self::params`]: the kept counts
     /// when the selection is everything or one condition they answer, else `count(*)`.
     pub fn count_sql(&self) -> String {
         match self.clauses.as_slice() {

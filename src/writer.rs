@@ -10,6 +10,12 @@
 //! answers each client. So a 201 still means "on disk", and:
 //! - a change that fails (a 409 conflict, a constraint) is rolled back to its savepoint alone and
 //!   answered its error, while the others of its group are committed;
+//! - metrics are stored by a job of their own ([`Writer::store_metrics`]) without a savepoint,
+//!   which they do not need ([`db::insert_metrics`] either stores all of them or fails the whole
+//!   transaction) and which would cost more than the insert: a savepoint copies every page its
+//!   change touches first, and a metric touches a dozen index pages. What they change in the
+//!   counts is added up over the group ([`MetricTallies`]) and written once, before the commit
+//!   — or before the next change that may read the counts;
 //! - a commit that fails (the disk is full: 507) fails every change of the group, none of which is
 //!   stored; the writer rolls back and goes on with the next group.
 //!
@@ -32,7 +38,9 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
+use crate::db::{self, MetricTallies};
 use crate::error::ApiError;
+use crate::models::Metric;
 
 /// How many changes may wait for the writer. One more is answered 503 with `Retry-After` at once
 /// instead of being queued: that is a few groups of work, and an unbounded queue would only turn
@@ -130,11 +138,33 @@ impl Writer {
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = Box::new(Pending {
+        self.enqueue(Box::new(Pending {
             change: Some(change),
             outcome: None,
             reply,
-        });
+        }))?;
+        answered(answer).await
+    }
+
+    /// Stores `metrics` (all or none: one job, in the transaction of its group) and returns
+    /// them once the group is committed; the one way the server stores metrics. Their counts
+    /// are added to those of the other metrics of the group and written once
+    /// ([`db::insert_metrics`]).
+    ///
+    /// Refused at once with 503 and `Retry-After` when [`MAX_QUEUED_WRITES`] changes are
+    /// waiting already.
+    pub async fn store_metrics(&self, metrics: Vec<Metric>) -> Result<Vec<Metric>, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Box::new(StoreMetrics {
+            metrics,
+            stored: false,
+            reply,
+        }))?;
+        answered(answer).await
+    }
+
+    /// Queues `job` for the writer thread, or refuses it when the queue is full or closed.
+    fn enqueue(&self, job: Box<dyn Job>) -> Result<(), ApiError> {
         let queue = self.queue.as_ref().ok_or_else(stopped)?;
         match queue.try_send(Message::Change(job)) {
             Ok(()) => {}
@@ -146,10 +176,7 @@ impl Writer {
             }
             Err(TrySendError::Disconnected(_)) => return Err(stopped()),
         }
-        answer.await.map_err(|_| {
-            log::error!("the writer dropped a write without answering it");
-            ApiError::Internal
-        })?
+        Ok(())
     }
 
     /// Folds the write-ahead log back into the database file and truncates it, after every
@@ -196,6 +223,14 @@ fn set_up(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
     conn.pragma_update(None, "temp_store", "MEMORY")
 }
 
+/// What the writer answered to a write.
+async fn answered<T>(answer: oneshot::Receiver<Result<T, ApiError>>) -> Result<T, ApiError> {
+    answer.await.map_err(|_| {
+        log::error!("the writer dropped a write without answering it");
+        ApiError::Internal
+    })?
+}
+
 /// The answer to a write when the writer thread is gone (it never should be).
 fn stopped() -> ApiError {
     log::error!("the writer thread has stopped; refusing a write");
@@ -204,9 +239,13 @@ fn stopped() -> ApiError {
 
 /// A change waiting for the writer, with the client waiting for its outcome.
 trait Job: Send {
+    /// Whether the job runs inside a savepoint of its own, which its failure rolls back. A job
+    /// without one must either make its whole change or fail in a way that fails the group.
+    fn guarded(&self) -> bool;
     /// Makes the change inside the group's transaction and keeps its outcome for the client; an
-    /// error comes back (a copy) so that the writer rolls the change back to its savepoint.
-    fn run(&mut self, conn: &Connection) -> Result<(), ApiError>;
+    /// error comes back (a copy) so that the writer rolls the change back. Metrics stored are
+    /// counted in `tallies`, which the writer applies before committing.
+    fn run(&mut self, conn: &Connection, tallies: &mut MetricTallies) -> Result<(), ApiError>;
     /// Answers the client once the group is over: the change's own outcome if the group was
     /// committed, else the error that stopped the group.
     fn answer(self: Box<Self>, group: Result<(), &ApiError>);
@@ -226,7 +265,11 @@ where
     F: FnOnce(&Connection) -> Result<T, ApiError> + Send,
     T: Send,
 {
-    fn run(&mut self, conn: &Connection) -> Result<(), ApiError> {
+    fn guarded(&self) -> bool {
+        true
+    }
+
+    fn run(&mut self, conn: &Connection, _: &mut MetricTallies) -> Result<(), ApiError> {
         let outcome = match self.change.take() {
             Some(change) => change(conn),
             None => Err(ApiError::Internal),
@@ -250,6 +293,36 @@ where
     }
 }
 
+/// A [`Job`] storing metrics: [`Writer::store_metrics`].
+struct StoreMetrics {
+    metrics: Vec<Metric>,
+    /// Whether they were all inserted.
+    stored: bool,
+    reply: oneshot::Sender<Result<Vec<Metric>, ApiError>>,
+}
+
+impl Job for StoreMetrics {
+    fn guarded(&self) -> bool {
+        // db::insert_metrics stores every metric or fails the transaction.
+        false
+    }
+
+    fn run(&mut self, conn: &Connection, tallies: &mut MetricTallies) -> Result<(), ApiError> {
+        db::insert_metrics(conn, tallies, &self.metrics)?;
+        self.stored = true;
+        Ok(())
+    }
+
+    fn answer(self: Box<Self>, group: Result<(), &ApiError>) {
+        let answer = match group {
+            Err(err) => Err(err.clone()),
+            Ok(()) if self.stored => Ok(self.metrics),
+            Ok(()) => Err(ApiError::Internal),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
 /// The writer thread: waits for a change, takes whatever else is queued by then — waiting up to
 /// [`COMMIT_DELAY`] for as many as the last group held — up to [`MAX_BATCH`], writes them as one
 /// group, and again, until the queue is closed and empty.
@@ -260,6 +333,7 @@ fn serve(
     messages: mpsc::Receiver<Message>,
 ) {
     let mut tally = Tally::new();
+    let mut tallies = MetricTallies::default();
     let mut group: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut last_group = 0;
     while let Ok(first) = messages.recv() {
@@ -270,7 +344,14 @@ fn serve(
                 Message::Change(job) => group.push(job),
                 Message::Checkpoint(reply) => {
                     // What was queued before the checkpoint is written before it.
-                    write_group(&mut conn, path, synchronous, &mut group, &mut tally);
+                    write_group(
+                        &mut conn,
+                        path,
+                        synchronous,
+                        &mut group,
+                        &mut tallies,
+                        &mut tally,
+                    );
                     let checkpoint =
                         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
                     let _ = reply.send(checkpoint);
@@ -286,7 +367,14 @@ fn serve(
             };
         }
         last_group = group.len();
-        write_group(&mut conn, path, synchronous, &mut group, &mut tally);
+        write_group(
+            &mut conn,
+            path,
+            synchronous,
+            &mut group,
+            &mut tallies,
+            &mut tally,
+        );
     }
     tally.report(true);
 }
@@ -298,12 +386,13 @@ fn write_group(
     path: &Path,
     synchronous: Synchronous,
     group: &mut Vec<Box<dyn Job>>,
+    tallies: &mut MetricTallies,
     tally: &mut Tally,
 ) {
     if group.is_empty() {
         return;
     }
-    let outcome = run_group(conn, group);
+    let outcome = run_group(conn, group, tallies);
     if outcome.is_err() {
         leave_no_transaction_open(conn, path, synchronous);
     }
@@ -313,27 +402,47 @@ fn write_group(
     }
 }
 
-/// Runs every job of `group` inside one `BEGIN IMMEDIATE` transaction, each in a savepoint of
-/// its own that its failure rolls back, and commits. An error stops the whole group: nothing of
-/// it is committed.
-fn run_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> Result<(), ApiError> {
+/// Runs every job of `group` inside one `BEGIN IMMEDIATE` transaction — each guarded job in a
+/// savepoint of its own that its failure rolls back — applies the counts of the metrics stored,
+/// and commits. An error of the group, or of a job without a savepoint, stops the whole group:
+/// nothing of it is committed.
+fn run_group(
+    conn: &Connection,
+    group: &mut [Box<dyn Job>],
+    tallies: &mut MetricTallies,
+) -> Result<(), ApiError> {
+    // Left over from a group that failed, whose metrics were rolled back.
+    tallies.clear();
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     for job in group.iter_mut() {
-        conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-        let outcome = catch_unwind(AssertUnwindSafe(|| job.run(conn))).unwrap_or_else(|_| {
-            log::error!("a write panicked; it is rolled back and answered 500");
-            Err(ApiError::Internal)
-        });
+        let guarded = job.guarded();
+        if guarded {
+            // A guarded change may read the counts (an import does): the metrics stored before
+            // it in this group must be in them.
+            tallies.apply(conn)?;
+            conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+        }
+        let outcome =
+            catch_unwind(AssertUnwindSafe(|| job.run(conn, tallies))).unwrap_or_else(|_| {
+                log::error!("a write panicked; it is rolled back and answered 500");
+                Err(ApiError::Internal)
+            });
         if conn.is_autocommit() {
             // SQLite rolled the whole transaction back (as it may on a full disk or an I/O
             // error), undoing the changes made before this one too.
             return Err(outcome.err().unwrap_or(ApiError::Internal));
+        }
+        if !guarded {
+            // Without a savepoint, what the job did cannot be undone alone.
+            outcome?;
+            continue;
         }
         if outcome.is_err() {
             conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
         }
         conn.prepare_cached("RELEASE job")?.execute([])?;
     }
+    tallies.apply(conn)?;
     conn.prepare_cached("COMMIT")?.execute([])?;
     Ok(())
 }
@@ -422,7 +531,7 @@ mod tests {
 
     use super::*;
     use crate::db::{self, Created, Db};
-    use crate::models::Context;
+    use crate::models::{Context, Metric};
 
     /// A writer on a fresh database with the server's schema, in its own temporary directory.
     fn start_writer() -> (tempfile::TempDir, PathBuf, Writer) {
@@ -576,6 +685,115 @@ mod tests {
             .query_row("SELECT count(*) FROM session_tags", [], |row| row.get(0))
             .unwrap();
         assert_eq!(tags, 0);
+    }
+
+    fn metric(session_h: &str, item: &str, component: &str) -> Metric {
+        Metric {
+            session_h: session_h.into(),
+            context_h: "ctx".into(),
+            item_start_time: "2024-01-01T00:00:00".into(),
+            start_us: 1_704_067_200_000_000,
+            item_path: "tests.test_a".into(),
+            item: item.into(),
+            item_variant: format!("{item}[]"),
+            item_fs_loc: "tests/test_a.py".into(),
+            kind: "function".into(),
+            component: component.into(),
+            total_time: 1.0,
+            user_time: 0.5,
+            kernel_time: 0.1,
+            cpu_usage: 0.6,
+            mem_usage: 2.0,
+        }
+    }
+
+    /// The kept counts as another connection sees them, and the same counts recomputed from the
+    /// committed metrics: (what is kept, what it should be).
+    fn kept_and_recomputed_counts(path: &Path) -> (Vec<String>, Vec<String>) {
+        let conn = Connection::open(path).unwrap();
+        let rows = |sql: &str| -> Vec<String> {
+            conn.prepare(sql)
+                .unwrap()
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let kept = rows(
+            "SELECT 'metrics ' || n FROM counters WHERE name = 'metrics' \
+             UNION ALL SELECT * FROM (SELECT field || ' ' || value || ' ' || n FROM metric_facets \
+                                      ORDER BY field, value) \
+             UNION ALL SELECT * FROM (SELECT 'pair ' || component || ' ' || session_h \
+                                      FROM component_sessions ORDER BY 1)",
+        );
+        let mut facets = Vec::new();
+        for field in [
+            "component",
+            "context_h",
+            "item",
+            "item_variant",
+            "kind",
+            "session_h",
+        ] {
+            facets.push(format!(
+                "SELECT '{field}' AS f, {field} AS v, count(*) AS n FROM metrics GROUP BY {field}"
+            ));
+        }
+        let recomputed = rows(&format!(
+            "SELECT 'metrics ' || count(*) FROM metrics HAVING count(*) > 0 \
+             UNION ALL SELECT * FROM (SELECT f || ' ' || v || ' ' || n FROM ({}) ORDER BY f, v) \
+             UNION ALL SELECT * FROM (SELECT DISTINCT 'pair ' || component || ' ' || session_h \
+                                      FROM metrics ORDER BY 1)",
+            facets.join(" UNION ALL ")
+        ));
+        (kept, recomputed)
+    }
+
+    #[test]
+    fn metrics_of_a_group_are_counted_once_before_the_commit_and_a_failed_change_leaves_no_count() {
+        let (_dir, path, writer) = start_writer();
+        actix_web::rt::System::new().block_on(async {
+            // Arrange: queued together behind a held writer: metrics, a change that stores
+            // metrics then fails, a change that reads the count, and more metrics.
+            let (held, release) = hold(&writer).await;
+            let mut first: Write<'_, _> = Box::pin(writer.store_metrics(vec![
+                metric("s1", "test_a", "core"),
+                metric("s1", "test_b", "core"),
+                metric("s2", "test_a", ""),
+            ]));
+            let mut failing: Write<'_, ()> = Box::pin(writer.write(|conn| {
+                db::store_metrics(conn, &[metric("s3", "test_x", "gone")])?;
+                Err(ApiError::Conflict("refused after storing".into()))
+            }));
+            let mut reading: Write<'_, _> = Box::pin(writer.write(|conn| {
+                Ok(db::count_metrics_by(
+                    conn,
+                    &crate::query::MetricQuery::all(),
+                )?)
+            }));
+            let mut last: Write<'_, _> =
+                Box::pin(writer.store_metrics(vec![metric("s2", "test_c", "core")]));
+            queue(&mut first).await;
+            queue(&mut failing).await;
+            queue(&mut reading).await;
+            queue(&mut last).await;
+
+            // Act
+            drop(release);
+            held.await.unwrap();
+
+            // Assert: the failed change was answered its error, the read saw the metrics stored
+            // before it in the group, and every count agrees with the metrics committed.
+            assert_eq!(first.await.unwrap().len(), 3);
+            assert_eq!(status(&failing.await.unwrap_err()), 409);
+            assert_eq!(reading.await.unwrap(), 3);
+            assert_eq!(last.await.unwrap()[0].item, "test_c");
+        });
+        let (kept, recomputed) = kept_and_recomputed_counts(&path);
+        assert!(kept.contains(&"metrics 4".to_owned()), "{kept:?}");
+        assert!(kept.contains(&"session_h s2 2".to_owned()), "{kept:?}");
+        assert!(!kept.iter().any(|row| row.contains("gone")), "{kept:?}");
+        assert_eq!(kept, recomputed);
     }
 
     #[test]

@@ -312,10 +312,16 @@ impl Drop for Server {
 
 impl Server {
     fn start(db: &Path, token: Option<&str>) -> Server {
+        Server::start_with(db, token, &[])
+    }
+
+    /// [`Server::start`] with more arguments for the server.
+    fn start_with(db: &Path, token: Option<&str>, args: &[&str]) -> Server {
         let mut command = monitor_server();
         command
             .args(["--bind", "127.0.0.1:0", "--db"])
             .arg(db)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -503,6 +509,45 @@ fn server_mode_sends_the_file_through_the_api_once() {
         &import_into(&db, &[&pymon]),
         "0 sessions, 0 contexts, 0 metrics added; 2 sessions, 1 context, 5 metrics were already stored",
     );
+}
+
+#[test]
+fn server_mode_sends_metrics_in_batches_and_stores_every_one_in_file_order() {
+    // Arrange: more metrics than one batch holds, twice over.
+    let dir = tempfile::tempdir().unwrap();
+    let pymon = dir.path().join(".pymon");
+    let rows: Vec<Row> = (0..2_500).map(|n| row(SESSION_A, n)).collect();
+    write_pymon(&pymon, &[SESSION_A], &rows);
+    let server = Server::start(&dir.path().join("served.db"), None);
+    // A server whose batch limit no batch fits: the batch route is what the import uses.
+    let small = Server::start_with(
+        &dir.path().join("small.db"),
+        None,
+        &["--max-batch-bytes", "2000"],
+    );
+
+    // Act
+    let output = import(&[&pymon], &["--server", &server.base]);
+    let refused = import(&[&pymon], &["--server", &small.base]);
+
+    // Assert
+    assert_imported(
+        &output,
+        "1 session, 1 context, 2500 metrics added; 0 sessions, 0 contexts, 0 metrics were already stored",
+    );
+    assert_eq!(server.get("/metrics/count"), json!({"count": 2500}));
+    let last = server.get("/metrics/?per_page=1&page=-1");
+    assert_eq!(
+        last["metrics"][0]["item_variant"],
+        json!(rows[2_499].variant)
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("/metrics/batch answered 413"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(small.get("/metrics/count"), json!({"count": 0}));
 }
 
 #[test]

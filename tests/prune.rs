@@ -62,12 +62,12 @@ fn store(path: &Path, sessions: &[(usize, &str)], per_session: usize, orphans: &
     for run in sessions.chunks(4) {
         for i in 0..per_session {
             for (n, run_date) in run {
-                db::insert_metric(&tx, &metric_of(session_hash(*n), run_date, i)).unwrap();
+                db::store_metrics(&tx, &[metric_of(session_hash(*n), run_date, i)]).unwrap();
             }
         }
     }
     for (i, start) in orphans.iter().enumerate() {
-        db::insert_metric(&tx, &metric_of("f".repeat(40), start, i)).unwrap();
+        db::store_metrics(&tx, &[metric_of("f".repeat(40), start, i)]).unwrap();
     }
     tx.commit().unwrap();
 }

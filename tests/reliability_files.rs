@@ -17,14 +17,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::RecvTimeoutError;
 
-use monitor_server::db::{SCHEMA, SCHEMA_VERSION};
-use monitor_server::models::parse_iso8601;
+use monitor_server::db::{store_metrics, SCHEMA, SCHEMA_VERSION};
+use monitor_server::models::{parse_iso8601, Metric};
 use reliability_common::{agent, exchange, metric, monitor_server, Running, DEADLINE};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
 /// The first release's schema, which wrote `user_version` 1.
 const SCHEMA_V1: &str = include_str!("fixtures/schema_v1.sql");
+
+/// The second release's schema, which wrote `user_version` 2 and counted metrics with an insert
+/// trigger.
+const SCHEMA_V2: &str = include_str!("fixtures/schema_v2.sql");
 
 // ---------------------------------------------------------------- running the binary
 
@@ -150,24 +154,32 @@ fn make_database(path: &Path) {
          VALUES ('sess1', '2021-03-04T10:11:00', 'abc', '{}');",
     )
     .unwrap();
-    for (i, start) in [
+    let metrics: Vec<Metric> = [
         "2021-03-04T10:11:12",
         "2021-03-04T10:11:13",
         "2021-03-04T10:11:14",
     ]
     .iter()
     .enumerate()
-    {
-        conn.execute(
-            "INSERT INTO metrics (session_h, context_h, item_start_time, start_us, item_path, \
-             item, item_variant, item_fs_loc, kind, component, total_time, user_time, \
-             kernel_time, cpu_usage, mem_usage) \
-             VALUES ('sess1', 'ctx1', ?1, ?2, 'tests.t', ?3, ?3, 't.py', 'function', 'api', \
-             1, 1, 0, 1, 10)",
-            params![start, parse_iso8601(start).unwrap(), format!("test_{i}")],
-        )
-        .unwrap();
-    }
+    .map(|(i, start)| Metric {
+        session_h: "sess1".into(),
+        context_h: "ctx1".into(),
+        item_start_time: start.to_string(),
+        start_us: parse_iso8601(start).unwrap(),
+        item_path: "tests.t".into(),
+        item: format!("test_{i}"),
+        item_variant: format!("test_{i}"),
+        item_fs_loc: "t.py".into(),
+        kind: "function".into(),
+        component: "api".into(),
+        total_time: 1.0,
+        user_time: 1.0,
+        kernel_time: 0.0,
+        cpu_usage: 1.0,
+        mem_usage: 10.0,
+    })
+    .collect();
+    store_metrics(&conn, &metrics).unwrap();
     drop(conn);
     assert_only_file(path);
 }
@@ -193,22 +205,9 @@ const V1_METRICS: [V1Metric; 6] = [
     ("test_f", "api", "sess2", "2020-12-04T23:18:14.9"),
 ];
 
-/// A database as the first release left it: its schema, `user_version` 1, WAL mode, two
-/// contexts, two sessions with pipeline tags and [`V1_METRICS`] plus `extra` metrics.
-fn make_v1_database(path: &Path, extra: &[V1Metric]) {
-    let conn = Connection::open(path).unwrap();
-    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-    conn.execute_batch(SCHEMA_V1).unwrap();
-    conn.pragma_update(None, "user_version", 1).unwrap();
-    for h in ["ctx1", "ctx2"] {
-        conn.execute(
-            "INSERT INTO contexts (h, cpu_count, cpu_frequency, cpu_type, ram_total, \
-             machine_node, machine_type, machine_arch, system_info, python_info) \
-             VALUES (?1, 4, 2000.0, 'x86_64', 8192, 'node', 'x86_64', '64bit', 'Linux', '3.9')",
-            [h],
-        )
-        .unwrap();
-    }
+/// Sessions `sess1` and `sess2`, builds 41 and 42 of pipeline `main`, with their tags, as every
+/// release stored them.
+fn insert_build_sessions(conn: &Connection) {
     for (h, branch, build) in [("sess1", "main", "41"), ("sess2", "main", "42")] {
         let description = json!({"pipeline_branch": branch, "pipeline_build_no": build});
         conn.execute(
@@ -226,6 +225,25 @@ fn make_v1_database(path: &Path, extra: &[V1Metric]) {
             .unwrap();
         }
     }
+}
+
+/// A database as the first release left it: its schema, `user_version` 1, WAL mode, two
+/// contexts, two sessions with pipeline tags and [`V1_METRICS`] plus `extra` metrics.
+fn make_v1_database(path: &Path, extra: &[V1Metric]) {
+    let conn = Connection::open(path).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.execute_batch(SCHEMA_V1).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    for h in ["ctx1", "ctx2"] {
+        conn.execute(
+            "INSERT INTO contexts (h, cpu_count, cpu_frequency, cpu_type, ram_total, \
+             machine_node, machine_type, machine_arch, system_info, python_info) \
+             VALUES (?1, 4, 2000.0, 'x86_64', 8192, 'node', 'x86_64', '64bit', 'Linux', '3.9')",
+            [h],
+        )
+        .unwrap();
+    }
+    insert_build_sessions(&conn);
     // Stored in an order other than the instants', so that sorting shows start_us is right.
     let mut rows: Vec<V1Metric> = V1_METRICS.iter().rev().copied().collect();
     rows.extend_from_slice(extra);
@@ -237,6 +255,36 @@ fn make_v1_database(path: &Path, extra: &[V1Metric]) {
              VALUES (?1, 'ctx1', ?2, 'tests.t', ?3, ?3, 't.py', 'function', ?4, 1.5, 1, 0.5, \
              1, -2.5)",
             params![session_h, start, item, component],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    assert_only_file(path);
+}
+
+/// A database as the second release left it: its schema (whose trigger counts the metrics),
+/// `user_version` 2, WAL mode, two sessions of build 41 and 42 of `main` and the metrics of
+/// [`V1_METRICS`] (with their `start_us`).
+fn make_v2_database(path: &Path) {
+    let conn = Connection::open(path).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.execute_batch(SCHEMA_V2).unwrap();
+    conn.pragma_update(None, "user_version", 2).unwrap();
+    insert_build_sessions(&conn);
+    for (item, component, session_h, start) in V1_METRICS {
+        conn.execute(
+            "INSERT INTO metrics (session_h, context_h, item_start_time, start_us, item_path, \
+             item, item_variant, item_fs_loc, kind, component, total_time, user_time, \
+             kernel_time, cpu_usage, mem_usage) \
+             VALUES (?1, 'ctx1', ?2, ?3, 'tests.t', ?4, ?4, 't.py', 'function', ?5, 1.5, 1, \
+             0.5, 1, -2.5)",
+            params![
+                session_h,
+                start,
+                parse_iso8601(start).unwrap(),
+                item,
+                component
+            ],
         )
         .unwrap();
     }
@@ -684,6 +732,60 @@ fn a_version_1_database_is_migrated_in_place_and_its_data_served_by_the_new_rout
         assert_eq!((&now_item, &now_start), (item, start));
         assert_eq!(start_us, parse_iso8601(start).unwrap(), "{start}");
     }
+}
+
+#[test]
+fn a_version_2_database_keeps_its_counts_and_counts_new_metrics_after_migrating_to_version_3() {
+    // Arrange: the second release's file, its counts kept by its insert trigger.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("monitor.db");
+    make_v2_database(&db);
+
+    // Act
+    let (mut server, base) = serve(dir.path(), &db);
+
+    // Assert: the counts the trigger kept are served ...
+    assert!(
+        server
+            .stderr()
+            .iter()
+            .any(|line| line.contains("migrated the database from schema version 2 to 3")),
+        "no migration line: {:#?}",
+        server.stderr()
+    );
+    assert_eq!(get(&base, "/metrics/count"), (200, json!({"count": 6})));
+    assert_eq!(get(&base, "/components/count"), (200, json!({"count": 2})));
+    let sess2 = "/sessions/sess2/metrics/count";
+    assert_eq!(get(&base, sess2), (200, json!({"count": 4})));
+    // ... and the metrics stored after the migration are counted once each (the trigger is
+    // gone; with it still there they would count twice).
+    let mut new = metric("test_new");
+    new["session_h"] = json!("sess2");
+    new["component"] = json!("db");
+    let posted = exchange(agent().post(&format!("{base}/metrics/")), Some(&new));
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    assert_eq!(get(&base, "/metrics/count"), (200, json!({"count": 7})));
+    assert_eq!(get(&base, sess2), (200, json!({"count": 5})));
+    assert_eq!(
+        get(&base, "/metrics/count?component=db"),
+        (200, json!({"count": 3}))
+    );
+    let (status, builds) = get(&base, "/components/db/pipelines/main/builds");
+    assert_eq!(status, 200, "{builds}");
+    assert_eq!(builds["builds"], json!(["42"]));
+    server.terminate();
+    assert!(server.wait_for_exit(DEADLINE).success());
+
+    assert_eq!(user_version(&db), 3);
+    let triggers: Vec<String> = Connection::open(&db)
+        .unwrap()
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(triggers, ["metrics_uncounted"]);
 }
 
 #[test]

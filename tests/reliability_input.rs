@@ -264,6 +264,35 @@ struct PostCase {
     blame: Option<String>,
 }
 
+/// The batch route, whose corpus is the single metric's ([`batch_cases`]).
+const BATCH: &str = "/metrics/batch";
+
+/// Each bad metric body of `cases` that is one line, sent to the batch route after a valid
+/// `metric` line, as `application/x-ndjson`: the whole batch must be refused, blaming the same
+/// field, and nothing stored (the test compares the tables before and after).
+fn batch_cases(cases: &[PostCase], metric: &Value) -> Vec<PostCase> {
+    cases
+        .iter()
+        .filter(|case| case.route == "/metrics" && case.status == 400)
+        // A blank line is skipped by design, not a bad one.
+        .filter(|case| !case.body.contains(&b'\n') && !case.body.trim_ascii().is_empty())
+        .map(|case| {
+            let mut body = to_bytes(metric);
+            body.push(b'\n');
+            body.extend_from_slice(&case.body);
+            PostCase {
+                route: BATCH,
+                what: format!("line 2 {}", case.what),
+                content_type: Some("application/x-ndjson"),
+                body,
+                framing: case.framing,
+                status: 400,
+                blame: case.blame.clone(),
+            }
+        })
+        .collect()
+}
+
 /// Times that are not ISO 8601 as `isoformat()` writes it, or name no real instant.
 const BAD_TIMES: &[&str] = &[
     "",
@@ -867,7 +896,7 @@ fn every_bad_input_gets_a_json_4xx_nothing_is_stored_and_the_server_stays_up() {
     let routes = post_routes();
     for endpoint in ENDPOINTS.iter().filter(|e| e.method == Method::POST) {
         assert!(
-            routes.iter().any(|(path, _, _)| *path == endpoint.path),
+            routes.iter().any(|(path, _, _)| *path == endpoint.path) || endpoint.path == BATCH,
             "POST {} has no corpus: add its valid record to post_routes()",
             endpoint.path
         );
@@ -897,6 +926,7 @@ fn every_bad_input_gets_a_json_4xx_nothing_is_stored_and_the_server_stays_up() {
     for (route, base, fields) in &routes {
         post.extend(post_cases(route, base, fields));
     }
+    post.extend(batch_cases(&post, &routes[0].1));
     // Garbage posted to routes that take no body.
     for endpoint in ENDPOINTS.iter().filter(|e| e.method == Method::GET) {
         post.push(PostCase {

@@ -2,9 +2,10 @@
 //! (each includes this file with `#[path = "common/store.rs"] mod store;`).
 //!
 //! [`load`] creates the schema exactly as the server does ([`Db::open`]), then inserts through one
-//! plain SQLite connection into the same `contexts`, `sessions`, `session_tags` and `metrics`
-//! tables `db::insert_*` write, in large transactions, so that every trigger-kept table (counters,
-//! facets) is filled as in production: sessions over 5 pipelines and 4 machines, ~2,000 test items
+//! plain SQLite connection into the same `contexts`, `sessions` and `session_tags` tables
+//! `db::insert_*` write, and stores metrics with the server's own `db::insert_metrics`, in large
+//! transactions, so that the counts kept beside them (counters, facets) are filled as in
+//! production: sessions over 5 pipelines and 4 machines, ~2,000 test items
 //! in 50 components (5 of them empty), parametrized variants, four kinds of item and log-normal
 //! timings and memory. The metrics table's indexes are dropped while loading and rebuilt from
 //! `schema.sql` afterwards, which is much faster than maintaining them row by row and ends in the
@@ -13,7 +14,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use monitor_server::db::{self, Db};
+use monitor_server::db::{self, Db, MetricTallies};
+use monitor_server::models::Metric;
 use monitor_server::models::{parse_iso8601, tag_value};
 use rusqlite::{params, Connection};
 use serde_json::{Map, Value};
@@ -222,6 +224,7 @@ pub fn load(path: &Path, metrics: u64, sessions: u64) -> rusqlite::Result<()> {
     let mut commit = rng.hash() + &rng.hash()[..8];
     let mut stored = 0u64;
     let mut next = 0usize; // where the next session starts in the suite
+    let mut tallies = MetricTallies::default();
     let mut tx = conn.transaction()?;
     for i in 0..sessions {
         let session_h = rng.hash();
@@ -280,14 +283,7 @@ pub fn load(path: &Path, metrics: u64, sessions: u64) -> rusqlite::Result<()> {
             .execute(params![id, name, tag_value(value)])?;
         }
 
-        // As db::insert_metric writes a metric.
         let count = metrics * (i + 1) / sessions - metrics * i / sessions;
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO metrics (session_h, context_h, item_start_time, item_path, item, \
-             item_variant, item_fs_loc, kind, component, total_time, user_time, kernel_time, \
-             cpu_usage, mem_usage, start_us) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        )?;
         let mut at_us = start_us + 2_000_000;
         for k in 0..count as usize {
             let test = &tests[(next + k) % tests.len()];
@@ -299,34 +295,36 @@ pub fn load(path: &Path, metrics: u64, sessions: u64) -> rusqlite::Result<()> {
             let mem_usage = test.mem * (0.1 * rng.normal()).exp() - 0.3 * rng.unit();
             let item_start_time = iso(at_us);
             let start_us = parse_iso8601(&item_start_time).expect("a valid time");
-            insert.execute(params![
-                session_h,
-                context,
+            let metric = Metric {
+                session_h: session_h.clone(),
+                context_h: context.clone(),
                 item_start_time,
-                test.path,
-                test.item,
-                test.variant,
-                test.fs_loc,
-                test.kind,
-                test.component,
+                start_us,
+                item_path: test.path.clone(),
+                item: test.item.clone(),
+                item_variant: test.variant.clone(),
+                item_fs_loc: test.fs_loc.clone(),
+                kind: test.kind.to_string(),
+                component: test.component.clone(),
                 total_time,
                 user_time,
                 kernel_time,
                 cpu_usage,
                 mem_usage,
-                start_us
-            ])?;
+            };
+            db::insert_metrics(&tx, &mut tallies, &[metric])?;
             at_us += (total_time * 1e6) as i64 + 1_000 + rng.below(5_000) as i64;
         }
-        drop(insert);
         next = (next + 397) % tests.len();
         stored += count;
         if stored >= 100_000 {
+            tallies.apply(&tx)?;
             tx.commit()?;
             tx = conn.transaction()?;
             stored = 0;
         }
     }
+    tallies.apply(&tx)?;
     tx.commit()?;
     // The indexes, exactly as schema.sql declares them.
     conn.execute_batch(db::SCHEMA)?;

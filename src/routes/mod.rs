@@ -5,7 +5,11 @@
 //! Also here: the pieces every handler shares (body reading, listings, counts, JSON 404/405,
 //! HEAD).
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::uri::{PathAndQuery, Uri};
 use actix_web::http::{header, Method};
+use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
@@ -29,7 +33,8 @@ pub mod pipelines;
 pub mod resources;
 pub mod sessions;
 
-/// The largest request body accepted, in bytes (API.md: 1 MiB).
+/// The largest request body accepted, in bytes (API.md: 1 MiB); a batch of metrics has its own
+/// limit ([`crate::Options::max_batch_bytes`]).
 pub const BODY_LIMIT: usize = 1 << 20;
 
 /// How long a client may take to send a whole request body (the headers have their own limit).
@@ -72,6 +77,8 @@ pub enum Answer {
     Created(&'static str),
     /// 200 `{"count": N}`.
     Count,
+    /// 201 `{"count": N}`: a batch of metrics stored, sent as `application/x-ndjson`.
+    Stored,
     /// 200 one page: `extra` string fields, then `key` holding `item`s ("string" or a schema);
     /// 204 when empty.
     Page {
@@ -177,6 +184,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     // metrics
     endpoint!(POST "/metrics", metrics::post, "metrics", None, Answer::Created("Metric"),
         "Store one test's metric (seed or pytest-monitor field names)."),
+    endpoint!(POST "/metrics/batch", metrics::post_batch, "metrics", None, Answer::Stored,
+        "Store many metrics at once, one JSON object per line (application/x-ndjson); all or none."),
     endpoint!(GET "/metrics", metrics::index, "metrics", MetricFilters, METRIC_PAGE,
         "List metrics in the order stored, filtered and sorted on request."),
     endpoint!(GET "/metrics/count", metrics::count, "metrics", MetricCountFilters, Answer::Count,
@@ -383,6 +392,48 @@ fn allowed_methods<'a>(methods: impl Iterator<Item = &'a Method>) -> String {
     names.join(", ")
 }
 
+/// The middleware that lets a path carry a trailing slash and repeated slashes
+/// (`//api//v1//metrics//`, as pytest-monitor sends with a base URL ending in `/`): it trims the
+/// trailing slashes and folds runs of slashes before routing, as actix-web's `NormalizePath`
+/// with `TrailingSlash::Trim` does. Written here because that one runs a regular expression over
+/// every path, a tenth of what a POST cost the server; most paths need nothing, which a scan of
+/// their bytes tells.
+pub async fn normalize_path(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(uri) = normalized_uri(req.uri()) {
+        req.match_info_mut().get_mut().update(&uri);
+        req.head_mut().uri = uri;
+    }
+    next.call(req).await
+}
+
+/// `uri` with its path's trailing slashes trimmed and runs of slashes folded into one (the root
+/// stays `/`); `None` when that changes nothing, or cannot be written as a URI.
+fn normalized_uri(uri: &Uri) -> Option<Uri> {
+    let path = uri.path();
+    let trailing = path.len() > 1 && path.ends_with('/');
+    if !trailing && !path.contains("//") {
+        return None;
+    }
+    let mut folded = String::with_capacity(path.len());
+    for part in path.split('/').filter(|part| !part.is_empty()) {
+        folded.push('/');
+        folded.push_str(part);
+    }
+    if folded.is_empty() {
+        folded.push('/');
+    }
+    if let Some(query) = uri.query() {
+        folded.push('?');
+        folded.push_str(query);
+    }
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(folded).ok()?);
+    Uri::from_parts(parts).ok()
+}
+
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(format!(
         "There is no route {} {}.",
@@ -391,60 +442,72 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
-/// True for `application/json` and the `application/*+json` family, parameters ignored.
-fn declares_json(req: &HttpRequest) -> bool {
-    let Some(value) = req
-        .headers()
+/// The request's media type (`Content-Type` without its parameters), lower-cased; empty when
+/// there is none.
+pub fn media_type(req: &HttpRequest) -> String {
+    req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = value
-        .split(';')
-        .next()
+        .and_then(|value| value.split(';').next())
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// True for `application/json` and the `application/*+json` family, parameters ignored.
+fn declares_json(req: &HttpRequest) -> bool {
+    let essence = media_type(req);
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Reads a JSON object body: 415 unless it is declared JSON, 413 past [`BODY_LIMIT`] (checked
-/// before reading when the client declares its length, so an oversized upload is not buffered).
-pub async fn read_json(
+/// Reads a JSON object body: 415 unless it is declared JSON, 413 past [`BODY_LIMIT`], 408 past
+/// [`BODY_TIMEOUT`].
+pub async fn read_json(req: &HttpRequest, payload: web::Payload) -> Result<JsonObject, ApiError> {
+    if !declares_json(req) {
+        return Err(ApiError::UnsupportedMediaType("application/json"));
+    }
+    let body = read_body(req, payload, BODY_LIMIT, BODY_TIMEOUT).await?;
+    JsonObject::from_slice(&body)
+}
+
+/// Reads a whole request body: 413 past `limit` bytes (checked before reading when the client
+/// declares its length, so an oversized upload is not buffered), 408 when it takes longer than
+/// `timeout` to arrive.
+pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
-) -> Result<JsonObject, ApiError> {
-    if !declares_json(req) {
-        return Err(ApiError::UnsupportedMediaType);
-    }
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<web::BytesMut, ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > BODY_LIMIT as u64) {
-        return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
     }
     let read = async {
-        let mut body = web::BytesMut::new();
+        // Sized from the declared length (within the limit), so a large body is not copied
+        // again each time the buffer doubles.
+        let expected = declared.map_or(0, |len| len as usize);
+        let mut body = web::BytesMut::with_capacity(expected);
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|err| {
                 ApiError::bad_request(format!("The request body could not be read: {err}."))
             })?;
-            if body.len() + chunk.len() > BODY_LIMIT {
-                return Err(ApiError::PayloadTooLarge(BODY_LIMIT));
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
     };
     // A client that trickles its body would otherwise hold a worker's connection indefinitely.
-    let body = actix_web::rt::time::timeout(BODY_TIMEOUT, read)
+    actix_web::rt::time::timeout(timeout, read)
         .await
-        .map_err(|_| ApiError::RequestTimeout)??;
-    JsonObject::from_slice(&body)
+        .map_err(|_| ApiError::RequestTimeout)?
 }
 
 /// Answers one page of `selection` under `key`, after `extra` fields; count and rows are read in
@@ -521,4 +584,32 @@ pub fn fields<const N: usize>(pairs: [(&str, &str); N]) -> Map<String, Value> {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalized(text: &str) -> Option<String> {
+        normalized_uri(&text.parse::<Uri>().unwrap()).map(|uri| uri.to_string())
+    }
+
+    #[test]
+    fn trailing_and_repeated_slashes_are_folded_and_the_query_kept() {
+        assert_eq!(normalized("/api/v1/metrics"), None);
+        assert_eq!(normalized("/"), None);
+        assert_eq!(
+            normalized("/api/v1/metrics/").as_deref(),
+            Some("/api/v1/metrics")
+        );
+        assert_eq!(
+            normalized("//api//v1//metrics//?page=2&per_page=1").as_deref(),
+            Some("/api/v1/metrics?page=2&per_page=1")
+        );
+        assert_eq!(normalized("///").as_deref(), Some("/"));
+        assert_eq!(
+            normalized("/api/v1/items/like/100%25/metrics/").as_deref(),
+            Some("/api/v1/items/like/100%25/metrics")
+        );
+    }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use monitor_server::db::Db;
-use monitor_server::AppState;
+use monitor_server::{AppState, Options};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -24,6 +24,7 @@ pub struct TestApp {
     /// The SQLite file the server writes.
     pub db_path: PathBuf,
     page_size: u64,
+    options: Options,
     agent: ureq::Agent,
     server: Option<RunningServer>,
     // Declared last so the directory outlives the server that writes into it.
@@ -55,19 +56,27 @@ pub fn spawn_app() -> TestApp {
 /// A server whose listings hold `page_size` rows per page unless the client asks `per_page`.
 pub fn spawn_app_with_page_size(page_size: u64) -> TestApp {
     let dir = tempfile::tempdir().expect("cannot create a temporary directory");
-    start(dir, page_size)
+    start(dir, page_size, Options::default())
 }
 
-fn start(dir: TempDir, page_size: u64) -> TestApp {
+/// A server with the given HTTP options (tokens, batch limit) and the default page size.
+pub fn spawn_app_with_options(options: Options) -> TestApp {
+    let dir = tempfile::tempdir().expect("cannot create a temporary directory");
+    start(dir, DEFAULT_PAGE_SIZE, options)
+}
+
+fn start(dir: TempDir, page_size: u64, options: Options) -> TestApp {
     let db_path = dir.path().join("monitor.db");
     let db = Db::open(&db_path, 4).expect("cannot open the test database");
     let listener = TcpListener::bind("127.0.0.1:0").expect("cannot bind a free port");
     let port = listener.local_addr().expect("no local address").port();
 
     let (handle_tx, handle_rx) = mpsc::channel();
+    let server_options = options.clone();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let server = monitor_server::run(listener, AppState { db, page_size })?;
+            let state = AppState { db, page_size };
+            let server = monitor_server::run_with(listener, state, server_options)?;
             handle_tx
                 .send(server.handle())
                 .expect("the test stopped waiting for the server");
@@ -88,6 +97,7 @@ fn start(dir: TempDir, page_size: u64) -> TestApp {
         address: format!("http://127.0.0.1:{port}"),
         db_path,
         page_size,
+        options,
         agent,
         server: Some(RunningServer { handle, thread }),
         dir: Some(dir),
@@ -110,7 +120,7 @@ impl TestApp {
             server.stop(true);
         }
         let dir = self.dir.take().expect("the temporary directory is gone");
-        start(dir, self.page_size)
+        start(dir, self.page_size, self.options.clone())
     }
 
     /// `GET path`.
@@ -147,10 +157,15 @@ impl TestApp {
     /// `POST path` as `application/json` with chunked transfer encoding: no Content-Length, so
     /// the server learns the size only by reading.
     pub fn post_chunked(&self, path: &str, body: &[u8]) -> (u16, Value) {
+        self.send_chunked(path, "application/json", body)
+    }
+
+    /// [`TestApp::post_chunked`] with another Content-Type.
+    pub fn send_chunked(&self, path: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
         let request = self
             .agent
             .post(&format!("{}{path}", self.address))
-            .set("Content-Type", "application/json");
+            .set("Content-Type", content_type);
         match request.send(body) {
             Ok(response) | Err(ureq::Error::Status(_, response)) => {
                 read_reply("POST", path, response)

@@ -1,6 +1,7 @@
 //! The HTTP contract of `API.md`, checked against a real server on a free port with a fresh
 //! database per test. One binary, one module per part of the contract.
 
+mod batch;
 mod compare;
 mod contexts;
 mod dashboard;
