@@ -78,7 +78,9 @@ CREATE INDEX IF NOT EXISTS metrics_by_mem_usage ON metrics (mem_usage);
 
 -- Row counts, so that counting a large table never scans it. Like the two tables below, kept
 -- by the writer as it stores metrics (db::insert_metrics, which adds up the changes of a whole
--- group of writes and applies them once) and by the metrics_uncounted trigger as they are deleted.
+-- group of writes and applies them once) and by db::MetricEraser as they are deleted (in the
+-- same way, one update per distinct value deleted), never by a trigger: a metric deleted by any
+-- other means stays counted.
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT    PRIMARY KEY,
     n    INTEGER NOT NULL
@@ -118,24 +120,6 @@ CREATE TABLE IF NOT EXISTS metric_holes (
 );
 CREATE INDEX IF NOT EXISTS metric_holes_by_position ON metric_holes (live_before);
 
-CREATE TRIGGER IF NOT EXISTS metrics_uncounted AFTER DELETE ON metrics BEGIN
-    UPDATE counters SET n = n - 1 WHERE name = 'metrics';
-    UPDATE metric_facets SET n = n - 1
-        WHERE (field = 'component' AND value = OLD.component)
-           OR (field = 'item' AND value = OLD.item)
-           OR (field = 'item_variant' AND value = OLD.item_variant)
-           OR (field = 'kind' AND value = OLD.kind)
-           OR (field = 'context_h' AND value = OLD.context_h)
-           OR (field = 'session_h' AND value = OLD.session_h);
-    DELETE FROM metric_facets WHERE n <= 0
-        AND ((field = 'component' AND value = OLD.component)
-          OR (field = 'item' AND value = OLD.item)
-          OR (field = 'item_variant' AND value = OLD.item_variant)
-          OR (field = 'kind' AND value = OLD.kind)
-          OR (field = 'context_h' AND value = OLD.context_h)
-          OR (field = 'session_h' AND value = OLD.session_h));
-    DELETE FROM component_sessions
-        WHERE component = OLD.component AND session_h = OLD.session_h
-          AND NOT EXISTS (SELECT 1 FROM metrics
-                          WHERE session_h = OLD.session_h AND component = OLD.component);
-END;
+-- Development builds of version 3 still counted deletes with this trigger; MetricEraser (src/db.rs)
+-- counts them now, and both counting would count each delete twice.
+DROP TRIGGER IF EXISTS metrics_uncounted;

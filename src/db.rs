@@ -284,7 +284,15 @@ fn prepare_schema(conn: &mut Connection) -> Result<(), String> {
             .and_then(|mut stmt| stmt.exists([]))
             .map_err(|err| describe(&err))?;
     }
-    if version == SCHEMA_VERSION && tables.len() == OWN_TABLES.len() {
+    // Development builds of version 3 left the delete trigger, which schema.sql drops: such a
+    // file is not done yet.
+    let stale_trigger = conn
+        .prepare(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'trigger' AND name = 'metrics_uncounted'",
+        )
+        .and_then(|mut stmt| stmt.exists([]))
+        .map_err(|err| describe(&err))?;
+    if version == SCHEMA_VERSION && tables.len() == OWN_TABLES.len() && !stale_trigger {
         return Ok(());
     }
     let tx = conn
@@ -394,25 +402,29 @@ fn metric_from_row(row: &Row<'_>) -> rusqlite::Result<Metric> {
     })
 }
 
-/// The changes that stored metrics make to the rows kept beside them — the `metrics` counter,
-/// the `metric_facets` counts and the `component_sessions` pairs — added up in memory by
-/// [`insert_metrics`] and written by [`MetricTallies::apply`].
+/// The changes that stored and deleted metrics make to the rows kept beside them — the
+/// `metrics` counter, the `metric_facets` counts and the `component_sessions` pairs of stored
+/// metrics — added up in memory by [`insert_metrics`] (+1 a metric) and [`MetricEraser`] (−1)
+/// and written by [`MetricTallies::apply`].
 ///
 /// Adding up first is what makes a write cheap: the writer applies the tallies of a whole group
 /// of requests once, before it commits, so ten metrics of one session, component and kind cost
-/// one upsert per distinct value instead of eight per metric (what an insert trigger did).
-/// Deleting metrics is still counted by the `metrics_uncounted` trigger.
+/// one upsert per distinct value instead of eight per metric (what an insert trigger did), and a
+/// session of 10,000 metrics deleted costs a few hundred updates instead of 40,000 (what the
+/// delete trigger did). The pairs of `component_sessions` a delete may end are the eraser's to
+/// check, since only a look at the metrics left can tell.
 #[derive(Debug, Default)]
 pub struct MetricTallies {
-    /// Metrics stored.
+    /// Metrics stored minus metrics deleted.
     metrics: i64,
-    /// For each facet field (the order of [`FACET_FIELDS`]), the metrics stored per value.
+    /// For each facet field (the order of [`FACET_FIELDS`]), the change in metrics per value.
     facets: [HashMap<String, i64>; 6],
     /// Component → the sessions that stored metrics of it.
     component_sessions: HashMap<String, HashSet<String>>,
 }
 
-/// The `field` names of `metric_facets`, in the order of [`MetricTallies`]'s maps.
+/// The `field` names of `metric_facets`, in the order of [`MetricTallies`]'s maps and of the
+/// columns [`MetricEraser`] reads back from a deleted row.
 const FACET_FIELDS: [&str; 6] = [
     "component",
     "item",
@@ -425,24 +437,17 @@ const FACET_FIELDS: [&str; 6] = [
 impl MetricTallies {
     /// Counts one stored metric.
     fn count(&mut self, m: &Metric) {
-        self.metrics += 1;
-        let values = [
-            &m.component,
-            &m.item,
-            &m.item_variant,
-            &m.kind,
-            &m.context_h,
-            &m.session_h,
-        ];
-        for (counts, value) in self.facets.iter_mut().zip(values) {
-            // Looked up by `&str` first: most values repeat, and a hit allocates nothing.
-            match counts.get_mut(value.as_str()) {
-                Some(n) => *n += 1,
-                None => {
-                    counts.insert(value.clone(), 1);
-                }
-            }
-        }
+        self.add(
+            [
+                m.component.as_str(),
+                &m.item,
+                &m.item_variant,
+                &m.kind,
+                &m.context_h,
+                &m.session_h,
+            ],
+            1,
+        );
         match self.component_sessions.get_mut(m.component.as_str()) {
             Some(sessions) => {
                 if !sessions.contains(m.session_h.as_str()) {
@@ -457,30 +462,64 @@ impl MetricTallies {
         }
     }
 
-    /// True when no metric was counted since the last [`MetricTallies::apply`].
+    /// Counts one deleted metric, given its values in the order of [`FACET_FIELDS`].
+    fn uncount(&mut self, values: [&str; 6]) {
+        self.add(values, -1);
+    }
+
+    /// Adds `delta` metrics to the counter and to the count of each of `values` (in the order of
+    /// [`FACET_FIELDS`]): the one path by which stores and deletes change the counts.
+    fn add(&mut self, values: [&str; 6], delta: i64) {
+        self.metrics += delta;
+        for (counts, value) in self.facets.iter_mut().zip(values) {
+            // Looked up by `&str` first: most values repeat, and a hit allocates nothing.
+            match counts.get_mut(value) {
+                Some(n) => *n += delta,
+                None => {
+                    counts.insert(value.to_owned(), delta);
+                }
+            }
+        }
+    }
+
+    /// True when nothing was counted since the last [`MetricTallies::apply`].
     pub fn is_empty(&self) -> bool {
         self.metrics == 0
+            && self.facets.iter().all(HashMap::is_empty)
+            && self.component_sessions.is_empty()
     }
 
     /// Writes what was counted into `counters`, `metric_facets` and `component_sessions`, in the
-    /// transaction `conn` is in, and starts counting afresh. Each upsert is a single-row
-    /// statement, so none needs a statement journal.
+    /// transaction `conn` is in, and starts counting afresh. A value whose count falls to 0
+    /// leaves `metric_facets`, as no metric carries it any more. Each statement changes a single
+    /// row, so none needs a statement journal.
     pub fn apply(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         if self.is_empty() {
             return Ok(());
         }
-        conn.prepare_cached(
-            "INSERT INTO counters (name, n) VALUES ('metrics', ?1) \
-             ON CONFLICT (name) DO UPDATE SET n = n + excluded.n",
-        )?
-        .execute([self.metrics])?;
+        if self.metrics != 0 {
+            conn.prepare_cached(
+                "INSERT INTO counters (name, n) VALUES ('metrics', ?1) \
+                 ON CONFLICT (name) DO UPDATE SET n = n + excluded.n",
+            )?
+            .execute([self.metrics])?;
+        }
         let mut facet = conn.prepare_cached(
             "INSERT INTO metric_facets (field, value, n) VALUES (?1, ?2, ?3) \
              ON CONFLICT (field, value) DO UPDATE SET n = n + excluded.n",
         )?;
+        let mut emptied = conn.prepare_cached(
+            "DELETE FROM metric_facets WHERE field = ?1 AND value = ?2 AND n <= 0",
+        )?;
         for (field, counts) in FACET_FIELDS.iter().zip(&self.facets) {
-            for (value, n) in counts {
+            for (value, &n) in counts {
+                if n == 0 {
+                    continue;
+                }
                 facet.execute(params![field, value, n])?;
+                if n < 0 {
+                    emptied.execute(params![field, value])?;
+                }
             }
         }
         let mut pair = conn.prepare_cached(
@@ -947,17 +986,17 @@ pub struct Removed {
 
 /// Deletes the session stored as exactly `session_h`, its tags, and every metric naming it
 /// (also when no such session is stored: a metric may name a session the server never saw).
-/// Every trigger-kept count follows (the `metrics_uncounted` trigger), and the deleted ids are
-/// recorded for paging ([`record_deleted_metrics`]). Meant to run through [`Db::write`], so
-/// that all of it is one transaction.
+/// Every kept count follows ([`MetricEraser`]), and the deleted ids are recorded for paging
+/// ([`record_deleted_metrics`]). Meant to run through [`Db::write`], so that all of it is one
+/// transaction.
 pub fn delete_session(conn: &Connection, session_h: &str) -> rusqlite::Result<Removed> {
-    let doomed: Vec<(i64, String)> = conn
-        .prepare_cached("SELECT id, component FROM metrics WHERE session_h = ?1 ORDER BY id")?
-        .query_map([session_h], |row| Ok((row.get(0)?, row.get(1)?)))?
+    let doomed: Vec<i64> = conn
+        .prepare_cached("SELECT id FROM metrics WHERE session_h = ?1 ORDER BY id")?
+        .query_map([session_h], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut eraser = MetricEraser::new(conn);
-    for (id, component) in &doomed {
-        eraser.erase(*id, session_h, component)?;
+    for &id in &doomed {
+        eraser.erase(id)?;
     }
     let metrics = eraser.finish()?;
     // Explicitly rather than by the foreign key's cascade, which needs `foreign_keys = ON` on
@@ -976,22 +1015,24 @@ pub fn delete_session(conn: &Connection, session_h: &str) -> rusqlite::Result<Re
     })
 }
 
-/// Deletes metrics one by one and keeps every table beside them exact: the trigger-kept counts,
-/// `component_sessions`, and `metric_holes` (at [`MetricEraser::finish`], which must be called
-/// in the same transaction). Every delete of metrics goes through it.
+/// Deletes metrics one by one and keeps every table beside them exact, at
+/// [`MetricEraser::finish`], which must be called in the same transaction: the `metrics` counter
+/// and `metric_facets` (through [`MetricTallies`], as stores are counted), `component_sessions`,
+/// and `metric_holes`. Every delete of metrics goes through it: no trigger counts deletes, so a
+/// metric deleted any other way stays counted.
 ///
-/// `component_sessions` is kept here rather than by the `metrics_uncounted` trigger, which checks
-/// "no metric of this component left in this session" by walking the component's metrics (the
-/// index SQLite picks) up to the session's: about 0.1 s for each metric of a recent session on a
-/// 10,000,000-metric store, 1,000 s for a session of 10,000 metrics. The row of a component and
-/// session is taken out before the first of its metrics goes, so the trigger finds nothing to
-/// check (0.8 ms a metric, measured the same way), and put back at the end if the session has a
-/// metric of the component left: a walk of the session's metrics, which meets one soon when
-/// there is one.
+/// Each delete reads back the row's facet values (`RETURNING`, from the page the delete reads
+/// anyway) and counts them in memory; the counts are written once, one update per distinct
+/// value. The `metrics_uncounted` trigger this replaces made a counter update and an UPDATE and
+/// a DELETE over six facet rows for every metric. A (component, session) pair of
+/// `component_sessions` goes at the end if the session has no metric of the component left: a
+/// walk of the session's metrics, which meets one soon when there is one.
 pub struct MetricEraser<'c> {
     conn: &'c Connection,
-    /// The (component, session) rows of `component_sessions` taken out.
-    taken_out: BTreeSet<(String, String)>,
+    /// The counts of the metrics deleted, negative.
+    tallies: MetricTallies,
+    /// The (component, session) pairs of the metrics deleted.
+    touched: BTreeSet<(String, String)>,
     /// The ids deleted.
     deleted: Vec<i64>,
 }
@@ -1001,44 +1042,53 @@ impl<'c> MetricEraser<'c> {
     pub fn new(conn: &'c Connection) -> Self {
         MetricEraser {
             conn,
-            taken_out: BTreeSet::new(),
+            tallies: MetricTallies::default(),
+            touched: BTreeSet::new(),
             deleted: Vec::new(),
         }
     }
 
-    /// Deletes the metric `id`, of the session `session_h` and the component `component`;
-    /// `false` when there is no such id.
-    pub fn erase(&mut self, id: i64, session_h: &str, component: &str) -> rusqlite::Result<bool> {
-        let pair = (component.to_owned(), session_h.to_owned());
-        if !self.taken_out.contains(&pair) {
-            self.conn
-                .prepare_cached(
-                    "DELETE FROM component_sessions WHERE component = ?1 AND session_h = ?2",
-                )?
-                .execute([component, session_h])?;
-            self.taken_out.insert(pair);
-        }
-        let gone = self
+    /// Deletes the metric `id`; `false` when there is no such id.
+    pub fn erase(&mut self, id: i64) -> rusqlite::Result<bool> {
+        let row: Option<[String; 6]> = self
             .conn
-            .prepare_cached("DELETE FROM metrics WHERE id = ?1")?
-            .execute([id])?;
-        if gone == 1 {
-            self.deleted.push(id);
-        }
-        Ok(gone == 1)
+            .prepare_cached(
+                "DELETE FROM metrics WHERE id = ?1 \
+                 RETURNING component, item, item_variant, kind, context_h, session_h",
+            )?
+            .query_row([id], |row| {
+                Ok([
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ])
+            })
+            .optional()?;
+        let Some(values) = row else {
+            return Ok(false);
+        };
+        self.tallies.uncount(values.each_ref().map(String::as_str));
+        let [component, _, _, _, _, session_h] = values;
+        self.touched.insert((component, session_h));
+        self.deleted.push(id);
+        Ok(true)
     }
 
-    /// Puts back the `component_sessions` rows whose session still has a metric of the
-    /// component, records the deleted ids for paging ([`record_deleted_metrics`]), and returns
-    /// how many metrics were deleted.
+    /// Writes the counts of the metrics deleted, takes out the `component_sessions` pairs whose
+    /// session has no metric of the component left, records the deleted ids for paging
+    /// ([`record_deleted_metrics`]), and returns how many metrics were deleted.
     pub fn finish(mut self) -> rusqlite::Result<u64> {
-        let mut restore = self.conn.prepare_cached(
-            "INSERT OR IGNORE INTO component_sessions (component, session_h) SELECT ?1, ?2 \
-             WHERE EXISTS (SELECT 1 FROM metrics INDEXED BY metrics_by_session \
-                           WHERE session_h = ?2 AND component = ?1)",
+        self.tallies.apply(self.conn)?;
+        let mut ended = self.conn.prepare_cached(
+            "DELETE FROM component_sessions WHERE component = ?1 AND session_h = ?2 \
+             AND NOT EXISTS (SELECT 1 FROM metrics INDEXED BY metrics_by_session \
+                             WHERE session_h = ?2 AND component = ?1)",
         )?;
-        for (component, session_h) in &self.taken_out {
-            restore.execute([component, session_h])?;
+        for (component, session_h) in &self.touched {
+            ended.execute([component, session_h])?;
         }
         self.deleted.sort_unstable();
         record_deleted_metrics(self.conn, &self.deleted)?;
@@ -1687,8 +1737,8 @@ mod tests {
             if deleted {
                 // Deleted behind `metric_holes`' back: the plain listing cannot find its page by
                 // id any more and must fall back to skipping rows.
-                conn.execute("DELETE FROM metrics WHERE id IN (2, 1500)", [])
-                    .unwrap();
+                erase_where(&mut conn, "id IN (2, 1500)");
+                conn.execute("DELETE FROM metric_holes", []).unwrap();
             }
             for query in &queries {
                 let count = count_metrics_by(&conn, query).unwrap();
@@ -1723,6 +1773,26 @@ mod tests {
             .unwrap()
     }
 
+    /// Deletes the metrics `condition` selects the one way the server does, in one transaction.
+    fn erase_where(conn: &mut Connection, condition: &str) {
+        let tx = conn.transaction().unwrap();
+        let ids: Vec<i64> = tx
+            .prepare(&format!(
+                "SELECT id FROM metrics WHERE {condition} ORDER BY id"
+            ))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let mut eraser = MetricEraser::new(&tx);
+        for id in ids {
+            assert!(eraser.erase(id).unwrap());
+        }
+        eraser.finish().unwrap();
+        tx.commit().unwrap();
+    }
+
     #[test]
     fn after_any_deletes_and_inserts_every_position_is_found_by_lookup_and_is_right() {
         // Arrange: 400 metrics in 9 sessions, interleaved as pytest-xdist's workers post them.
@@ -1734,20 +1804,6 @@ mod tests {
             }
         };
         insert(&conn, 400);
-        let delete = |conn: &mut Connection, sql: &str| {
-            let tx = conn.transaction().unwrap();
-            let ids: Vec<i64> = tx
-                .prepare(&format!("SELECT id FROM metrics WHERE {sql} ORDER BY id"))
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
-            tx.execute(&format!("DELETE FROM metrics WHERE {sql}"), [])
-                .unwrap();
-            record_deleted_metrics(&tx, &ids).unwrap();
-            tx.commit().unwrap();
-        };
         let deletes = [
             "session_h = 's3'",                       // every 9th metric
             "id <= 20",                               // the oldest: a prefix
@@ -1760,7 +1816,7 @@ mod tests {
         ];
         for (round, sql) in deletes.iter().enumerate() {
             // Act
-            delete(&mut conn, sql);
+            erase_where(&mut conn, sql);
             if round % 2 == 0 {
                 insert(&conn, 25);
             }
@@ -1792,12 +1848,12 @@ mod tests {
     #[test]
     fn metrics_deleted_behind_the_servers_back_are_paged_the_slow_sure_way() {
         let (_dir, db) = open_temp();
-        let conn = db.pool.get().unwrap();
+        let mut conn = db.pool.get().unwrap();
         for n in 0..50 {
             store_metrics(&conn, &[metric(&format!("s{n}"), "function", "c")]).unwrap();
         }
-        conn.execute("DELETE FROM metrics WHERE id IN (3, 30)", [])
-            .unwrap();
+        erase_where(&mut conn, "id IN (3, 30)");
+        conn.execute("DELETE FROM metric_holes", []).unwrap();
 
         assert_eq!(ids_at_positions(&conn, 48, 0, 9).unwrap(), None);
         let page = list_metrics(&conn, 2, 2).unwrap();
@@ -1862,9 +1918,45 @@ mod tests {
         store_metrics(&conn, &[metric("s1", "function", "core")]).unwrap();
         let one = facets(&conn);
         store_metrics(&conn, &[metric("s2", "class", "io")]).unwrap();
-        conn.execute("DELETE FROM metrics WHERE session_h = 's2'", [])
-            .unwrap();
+        store_metrics(&conn, &[metric("s2", "class", "core")]).unwrap();
+        delete_session(&conn, "s2").unwrap();
         assert_eq!(facets(&conn), one);
+        assert_eq!(count_metrics(&conn).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_version_3_file_still_counting_deletes_by_trigger_loses_the_trigger_and_counts_once() {
+        // Arrange: a file of a development build of version 3, which kept the delete trigger.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        {
+            let db = Db::open(&path, 1).unwrap();
+            let conn = db.pool.get().unwrap();
+            store_metrics(&conn, &[metric("s1", "function", "core")]).unwrap();
+            store_metrics(&conn, &[metric("s2", "class", "io")]).unwrap();
+            conn.execute_batch(
+                "CREATE TRIGGER metrics_uncounted AFTER DELETE ON metrics BEGIN
+                     UPDATE counters SET n = n - 1 WHERE name = 'metrics';
+                 END;",
+            )
+            .unwrap();
+        }
+
+        // Act
+        let db = Db::open(&path, 1).unwrap();
+        let conn = db.pool.get().unwrap();
+        delete_session(&conn, "s2").unwrap();
+
+        // Assert
+        let triggers: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(triggers, 0);
+        assert_eq!(count_metrics(&conn).unwrap(), 1);
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! | 0 | an empty file: `schema.sql` is applied as is |
 //! | 1 | the first release (`tests/fixtures/schema_v1.sql`): contexts, sessions, session_tags, metrics without `start_us`, two indexes. Files written by the development builds between the first release and version 2 also say 1 but already have the version-2 layout. |
 //! | 2 | `metrics.start_us`, the `counters`, `metric_facets` and `component_sessions` tables and their triggers, and the query indexes (`tests/fixtures/schema_v2.sql`) |
-//! | 3 | no `metrics_counted` insert trigger: the writer counts the metrics it stores ([`crate::db::insert_metrics`]) |
+//! | 3 | no triggers: the writer counts the metrics it stores ([`crate::db::insert_metrics`]) and those it deletes ([`crate::db::MetricEraser`]) |
 
 use rusqlite::{params, Connection, Transaction};
 
@@ -43,7 +43,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         from: 2,
-        summary: "count stored metrics in the writer instead of an insert trigger",
+        summary: "count stored and deleted metrics in the writer instead of triggers",
         run: v2_to_v3,
     },
 ];
@@ -204,13 +204,16 @@ fn v1_to_v2(tx: &Transaction<'_>) -> Result<(), String> {
     tx.execute_batch(V2_REBUILD_DERIVED).map_err(sql_error)
 }
 
-/// Version 2 → 3: drops the insert trigger `metrics_counted`. The counts it kept are right and
-/// stay; from now on the writer keeps them ([`crate::db::insert_metrics`]), adding up a whole
-/// group of writes before applying them, which costs a fraction of the trigger's eight upserts
-/// per row. The delete trigger stays.
+/// Version 2 → 3: drops both triggers, `metrics_counted` and `metrics_uncounted`. The counts
+/// they kept are right and stay; from now on the writer keeps them, adding up what a whole group
+/// of stores ([`crate::db::insert_metrics`]) or a delete ([`crate::db::MetricEraser`]) changes
+/// before applying it, which costs a fraction of the triggers' statements per row.
 fn v2_to_v3(tx: &Transaction<'_>) -> Result<(), String> {
-    tx.execute_batch("DROP TRIGGER IF EXISTS metrics_counted;")
-        .map_err(|err| err.to_string())
+    tx.execute_batch(
+        "DROP TRIGGER IF EXISTS metrics_counted;
+         DROP TRIGGER IF EXISTS metrics_uncounted;",
+    )
+    .map_err(|err| err.to_string())
 }
 
 /// Sets `start_us` of every metric from its `item_start_time`; fails on the first time that does

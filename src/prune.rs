@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use crate::config::{Age, PruneArgs};
 use crate::db::{self, Db, MetricEraser, Removed, Synchronous};
@@ -232,7 +232,7 @@ fn remember_sessions(conn: &Connection, sessions: &[String]) -> rusqlite::Result
 fn delete_chunk(conn: &Connection, ids: &[i64], cutoff_us: i64) -> rusqlite::Result<(usize, u64)> {
     let started = Instant::now();
     let mut doomed = conn.prepare_cached(
-        "SELECT session_h, component FROM metrics WHERE id = ?1 \
+        "SELECT 1 FROM metrics WHERE id = ?1 \
          AND (session_h IN (SELECT session_h FROM temp.pruned_sessions) \
               OR (start_us < ?2 AND NOT EXISTS \
                   (SELECT 1 FROM sessions s WHERE s.session_h = metrics.session_h)))",
@@ -241,11 +241,8 @@ fn delete_chunk(conn: &Connection, ids: &[i64], cutoff_us: i64) -> rusqlite::Res
     let mut tried = 0;
     for &id in ids {
         tried += 1;
-        let found: Option<(String, String)> = doomed
-            .query_row(params![id, cutoff_us], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?;
-        if let Some((session_h, component)) = found {
-            eraser.erase(id, &session_h, &component)?;
+        if doomed.exists(params![id, cutoff_us])? {
+            eraser.erase(id)?;
         }
         if started.elapsed() >= CHUNK_TIME {
             break;

@@ -797,6 +797,44 @@ mod tests {
     }
 
     #[test]
+    fn stores_and_a_delete_of_the_same_session_in_one_group_leave_every_count_exact() {
+        let (_dir, path, writer) = start_writer();
+        actix_web::rt::System::new().block_on(async {
+            // Arrange: queued together behind a held writer: metrics of s1 and s2, the delete of
+            // s1 (whose metrics are not counted yet when it is queued), and more metrics of s1.
+            let (held, release) = hold(&writer).await;
+            let mut before: Write<'_, _> = Box::pin(writer.store_metrics(vec![
+                metric("s1", "test_a", "core"),
+                metric("s1", "test_b", "core"),
+                metric("s2", "test_a", ""),
+            ]));
+            let mut delete: Write<'_, _> =
+                Box::pin(writer.write(|conn| Ok(db::delete_session(conn, "s1")?)));
+            let mut after: Write<'_, _> = Box::pin(writer.store_metrics(vec![
+                metric("s1", "test_c", "io"),
+                metric("s2", "test_b", "core"),
+            ]));
+            queue(&mut before).await;
+            queue(&mut delete).await;
+            queue(&mut after).await;
+
+            // Act
+            drop(release);
+            held.await.unwrap();
+
+            // Assert
+            assert_eq!(before.await.unwrap().len(), 3);
+            assert_eq!(delete.await.unwrap().metrics, 2);
+            assert_eq!(after.await.unwrap().len(), 2);
+        });
+        let (kept, recomputed) = kept_and_recomputed_counts(&path);
+        assert!(kept.contains(&"metrics 3".to_owned()), "{kept:?}");
+        assert!(kept.contains(&"session_h s1 1".to_owned()), "{kept:?}");
+        assert!(!kept.contains(&"pair core s1".to_owned()), "{kept:?}");
+        assert_eq!(kept, recomputed);
+    }
+
+    #[test]
     fn a_write_beyond_the_queue_bound_is_refused_at_once_with_503_and_the_queued_ones_still_run() {
         let (_dir, path, writer) = start_writer();
         actix_web::rt::System::new().block_on(async {

@@ -27,7 +27,7 @@ fn session_hash(n: usize) -> String {
 /// Stores `sessions` (hash number, run date) and `per_session` metrics of each — the sessions
 /// taken 4 at a time as the workers of one pytest-xdist run, whose metrics interleave — plus `orphans` metrics started at `orphan_start` under a
 /// session that is not stored; through the library's own insert functions, so every
-/// trigger-kept table is filled as the server fills it.
+/// table kept beside the metrics is filled as the server fills it.
 fn store(path: &Path, sessions: &[(usize, &str)], per_session: usize, orphans: &[&str]) {
     drop(Db::open(path, 1).expect("cannot create the database"));
     let mut conn = Connection::open(path).unwrap();

@@ -83,14 +83,25 @@ fn dashboard_app(page_size: u64) -> TestApp {
     app
 }
 
-/// Deletes the metrics `condition` selects straight in the database file, as retention (or
-/// an operator with `sqlite3`) would: the API has no route for it.
+/// Deletes the metrics `condition` selects straight in the database file, through the
+/// library's `MetricEraser` as retention would: the API has no route for it.
 fn delete_directly(app: &TestApp, condition: &str) {
-    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
-    let deleted = conn
-        .execute(&format!("DELETE FROM metrics WHERE {condition}"), [])
+    let mut conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    let tx = conn.transaction().unwrap();
+    let ids: Vec<i64> = tx
+        .prepare(&format!("SELECT id FROM metrics WHERE {condition}"))
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
         .unwrap();
-    assert!(deleted > 0, "nothing matched {condition}");
+    assert!(!ids.is_empty(), "nothing matched {condition}");
+    let mut eraser = monitor_server::db::MetricEraser::new(&tx);
+    for id in ids {
+        eraser.erase(id).unwrap();
+    }
+    eraser.finish().unwrap();
+    tx.commit().unwrap();
 }
 
 fn ok(app: &TestApp, path: &str) -> Value {
