@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::Method;
 use monitor_server::db::Db;
 use monitor_server::routes::{QueryKind, API_PREFIX, ENDPOINTS};
-use monitor_server::AppState;
+use monitor_server::state::AppState;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -315,7 +315,7 @@ impl Server {
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let state = AppState { db, page_size: 500 };
-                let server = monitor_server::run(listener, state)?;
+                let server = monitor_server::server::run(listener, state)?;
                 handle_tx
                     .send(server.handle())
                     .expect("main stopped waiting");

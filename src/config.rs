@@ -10,9 +10,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::{Secret, Tokens};
-use crate::pagination::MAX_PER_PAGE;
-use crate::writer::Synchronous;
+use crate::db::writer::Synchronous;
+use crate::routes::auth::{Secret, Tokens};
+use crate::routes::pagination::MAX_PER_PAGE;
 
 /// Stores pytest-monitor's per-test metrics and serves them through a JSON REST API.
 #[derive(Debug, Parser)]
@@ -331,7 +331,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "MONITOR_SERVER_MAX_BATCH_BYTES",
-        default_value_t = crate::DEFAULT_MAX_BATCH_BYTES,
+        default_value_t = crate::server::DEFAULT_MAX_BATCH_BYTES,
         value_name = "BYTES",
         value_parser = clap::value_parser!(usize)
     )]

@@ -16,7 +16,7 @@ use serde::Serialize;
 pub type FieldErrors = BTreeMap<String, String>;
 
 /// Every way a request can fail, each mapped to one HTTP status. `Clone`, because the error of a
-/// group commit that failed is the answer to every write of the group ([`crate::writer`]).
+/// group commit that failed is the answer to every write of the group ([`crate::db::writer`]).
 #[derive(Debug, Clone)]
 pub enum ApiError {
     /// 400: the client sent something the contract rejects.

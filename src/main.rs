@@ -11,24 +11,26 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match cli.into_command() {
-        Command::Serve(args) => match monitor_server::serve(&args) {
+        Command::Serve(args) => match monitor_server::server::serve(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => fail(&err, 2),
         },
-        Command::Backup(args) => match monitor_server::backup::backup(&args.db, &args.out) {
-            Ok(pages) => {
-                log::info!(
-                    "copied {} ({pages} pages) to {}",
-                    args.db.display(),
-                    args.out.display()
-                );
-                ExitCode::SUCCESS
+        Command::Backup(args) => {
+            match monitor_server::commands::backup::backup(&args.db, &args.out) {
+                Ok(pages) => {
+                    log::info!(
+                        "copied {} ({pages} pages) to {}",
+                        args.db.display(),
+                        args.out.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(&err, 1),
             }
-            Err(err) => fail(&err, 1),
-        },
-        Command::Import(args) => ExitCode::from(monitor_server::import::run(&args)),
-        Command::Compare(args) => ExitCode::from(monitor_server::gate::run(&args)),
-        Command::Prune(args) => ExitCode::from(monitor_server::prune::run(&args)),
+        }
+        Command::Import(args) => ExitCode::from(monitor_server::commands::import::run(&args)),
+        Command::Compare(args) => ExitCode::from(monitor_server::commands::compare::run(&args)),
+        Command::Prune(args) => ExitCode::from(monitor_server::commands::prune::run(&args)),
     }
 }
 

@@ -7,7 +7,7 @@ mod reliability_common;
 
 use std::process::{Command, Output, Stdio};
 
-use monitor_server::auth::{Secret, Tokens};
+use monitor_server::routes::auth::{Secret, Tokens};
 use reliability_common::{agent, exchange, spawn_app, App};
 use serde_json::{json, Value};
 

@@ -30,9 +30,10 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use browser::Browser;
-use monitor_server::auth::{Secret, Tokens};
 use monitor_server::db::Db;
-use monitor_server::{AppState, Options};
+use monitor_server::routes::auth::{Secret, Tokens};
+use monitor_server::server::Options;
+use monitor_server::state::AppState;
 use serde_json::{json, Value};
 
 // ------------------------------------------------------------------------------ the server
@@ -64,7 +65,7 @@ impl App {
                     ..Options::default()
                 };
                 let state = AppState { db, page_size: 500 };
-                let server = monitor_server::run_with(listener, state, options)?;
+                let server = monitor_server::server::run_with(listener, state, options)?;
                 let _ = tx.send(server.handle());
                 server.await
             })

@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use monitor_server::auth::{Secret, Tokens};
+use monitor_server::routes::auth::{Secret, Tokens};
 use reliability_common::{
     agent, count_metrics, exchange, metric, monitor_server, spawn_app, status_of, Reply, Running,
     DEADLINE,

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use actix_web::http::Method;
 use monitor_server::routes::{BODY_LIMIT, ENDPOINTS};
-use monitor_server::Options;
+use monitor_server::server::Options;
 use record_rules::{obeys, Field, Rule, CONTEXT_FIELDS, METRIC_FIELDS, SESSION_FIELDS};
 use reliability_common::spawn_app_with;
 use serde_json::{json, Value};

@@ -7,7 +7,7 @@ use std::sync::{mpsc, Barrier};
 use std::time::{Duration, Instant};
 
 use monitor_server::db::Db;
-use monitor_server::AppState;
+use monitor_server::state::AppState;
 use serde_json::{json, Value};
 
 /// Concurrent clients, as many as a large pytest-xdist run has workers.
@@ -39,7 +39,7 @@ impl Server {
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let state = AppState { db, page_size: 500 };
-                let server = monitor_server::run(listener, state)?;
+                let server = monitor_server::server::run(listener, state)?;
                 handle_tx
                     .send(server.handle())
                     .expect("the test stopped waiting for the server");

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use monitor_server::auth::Tokens;
+use monitor_server::routes::auth::Tokens;
 use monitor_server::routes::{BODY_LIMIT, BODY_TIMEOUT};
-use monitor_server::{Options, HEADER_TIMEOUT};
+use monitor_server::server::{Options, HEADER_TIMEOUT};
 use reliability_common::{
     agent, exchange, metric, raw_exchange, spawn_app, spawn_app_with, status_of, App, DEADLINE,
 };

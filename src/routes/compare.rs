@@ -5,8 +5,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::compare::{compare, CompareRequest};
 use crate::error::ApiError;
-use crate::pagination::query_pairs;
-use crate::AppState;
+use crate::routes::pagination::query_pairs;
+use crate::state::AppState;
 
 /// `GET /compare?baseline=SPEC&candidate=SPEC[&max_slowdown=P...]`.
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {

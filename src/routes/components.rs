@@ -4,11 +4,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Map;
 
+use crate::db::query::{MetricQuery, TextColumn};
 use crate::db::NameQuery;
 use crate::error::ApiError;
-use crate::pagination::{no_params, only_params, query_pairs};
-use crate::query::{MetricQuery, TextColumn};
-use crate::AppState;
+use crate::routes::pagination::{no_params, only_params, query_pairs};
+use crate::state::AppState;
 
 use super::fields;
 

@@ -4,12 +4,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Map;
 
+use crate::db::query::{MetricQuery, TextColumn};
 use crate::db::{self, ContextPrefix};
 use crate::error::ApiError;
 use crate::models::Context;
-use crate::pagination::{no_params, only_params, query_pairs};
-use crate::query::{MetricQuery, TextColumn};
-use crate::AppState;
+use crate::routes::pagination::{no_params, only_params, query_pairs};
+use crate::state::AppState;
 
 /// `POST /contexts/`: 201 with the stored context, also when an identical one already exists
 /// (xdist workers race to create it); 409 when the hash is taken by different content.

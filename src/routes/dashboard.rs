@@ -9,8 +9,8 @@ use crate::dashboard::{
     RUNS_PER_PAGE, TESTS_PARAMS, TESTS_PER_PAGE, TREND_LIMIT, TREND_PARAMS,
 };
 use crate::error::ApiError;
-use crate::pagination::{query_pairs, PageBody, PageRequest};
-use crate::AppState;
+use crate::routes::pagination::{query_pairs, PageBody, PageRequest};
+use crate::state::AppState;
 
 /// `GET /runs`: sessions newest first, with their metric count, total wall time and contexts.
 pub async fn index(

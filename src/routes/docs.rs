@@ -7,7 +7,7 @@ use actix_web::http::header::ContentType;
 use actix_web::HttpResponse;
 
 use crate::error::ApiError;
-use crate::openapi;
+use crate::routes::openapi;
 
 /// The human page; a small script renders `openapi.json` into it.
 const DOCS_PAGE: &str = include_str!("../static/docs.html");

@@ -3,11 +3,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Map;
 
+use crate::db::query::{MetricQuery, TextColumn};
 use crate::db::SessionQuery;
 use crate::error::ApiError;
-use crate::pagination::{only_params, query_pairs};
-use crate::query::{MetricQuery, TextColumn};
-use crate::AppState;
+use crate::routes::pagination::{only_params, query_pairs};
+use crate::state::AppState;
 
 /// `GET /filters/scope/<kind>/metrics`.
 pub async fn scope_metrics(

@@ -3,9 +3,9 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::db::query::{MetricQuery, TextColumn};
 use crate::error::ApiError;
-use crate::query::{MetricQuery, TextColumn};
-use crate::AppState;
+use crate::state::AppState;
 
 /// `GET /items/<i>/metrics`.
 pub async fn item_metrics(

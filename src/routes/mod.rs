@@ -14,13 +14,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
+use crate::db::query::MetricQuery;
 use crate::db::Selection;
 use crate::error::ApiError;
 use crate::models::JsonObject;
-use crate::pagination::{query_pairs, PageBody, PageRequest};
-use crate::query::MetricQuery;
-use crate::AppState;
+use crate::routes::pagination::{query_pairs, PageBody, PageRequest};
+use crate::state::AppState;
 
+pub mod auth;
 pub mod compare;
 pub mod components;
 pub mod contexts;
@@ -28,13 +29,17 @@ pub mod dashboard;
 pub mod docs;
 pub mod filters;
 pub mod items;
+pub mod limits;
 pub mod metrics;
+pub mod openapi;
+pub mod pagination;
 pub mod pipelines;
 pub mod resources;
 pub mod sessions;
+pub mod ui;
 
 /// The largest request body accepted, in bytes (API.md: 1 MiB); a batch of metrics has its own
-/// limit ([`crate::Options::max_batch_bytes`]).
+/// limit ([`crate::server::Options::max_batch_bytes`]).
 pub const BODY_LIMIT: usize = 1 << 20;
 
 /// How long a client may take to send a whole request body (the headers have their own limit).

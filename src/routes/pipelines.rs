@@ -6,8 +6,8 @@ use serde_json::Map;
 
 use crate::db::NameQuery;
 use crate::error::ApiError;
-use crate::pagination::{only_params, query_pairs};
-use crate::AppState;
+use crate::routes::pagination::{only_params, query_pairs};
+use crate::state::AppState;
 
 use super::fields;
 

@@ -4,11 +4,11 @@
 use actix_web::http::header::ContentType;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::db::query::{Direction, MetricQuery, NumericColumn, TextColumn};
 use crate::db::Selection;
 use crate::error::ApiError;
-use crate::pagination::{no_params, query_pairs};
-use crate::query::{Direction, MetricQuery, NumericColumn, TextColumn};
-use crate::AppState;
+use crate::routes::pagination::{no_params, query_pairs};
+use crate::state::AppState;
 
 /// Rows when the path gives no `n`.
 const DEFAULT_ROWS: u64 = 10;

@@ -3,12 +3,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map};
 
+use crate::db::query::{MetricQuery, TextColumn};
 use crate::db::{self, Removed, SessionQuery, TagCondition};
 use crate::error::ApiError;
 use crate::models::Session;
-use crate::pagination::{no_params, only_params, query_pairs};
-use crate::query::{MetricQuery, TextColumn};
-use crate::AppState;
+use crate::routes::pagination::{no_params, only_params, query_pairs};
+use crate::state::AppState;
 
 /// `POST /sessions/`: 201 with the stored session, also when an identical one already exists;
 /// 409 when the hash is taken by different content.

@@ -1,8 +1,8 @@
 //! `POST /api/v1/metrics/batch`: many metrics in one `application/x-ndjson` body, stored all or
 //! none, counted and listed exactly as if each had been posted alone.
 
-use monitor_server::auth::{Secret, Tokens};
-use monitor_server::Options;
+use monitor_server::routes::auth::{Secret, Tokens};
+use monitor_server::server::Options;
 use serde_json::{json, Value};
 
 use crate::helpers::{

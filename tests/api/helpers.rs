@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use monitor_server::db::Db;
-use monitor_server::{AppState, Options};
+use monitor_server::server::Options;
+use monitor_server::state::AppState;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -76,7 +77,7 @@ fn start(dir: TempDir, page_size: u64, options: Options) -> TestApp {
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let state = AppState { db, page_size };
-            let server = monitor_server::run_with(listener, state, server_options)?;
+            let server = monitor_server::server::run_with(listener, state, server_options)?;
             handle_tx
                 .send(server.handle())
                 .expect("the test stopped waiting for the server");

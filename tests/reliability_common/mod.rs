@@ -14,9 +14,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
-use monitor_server::auth::Tokens;
 use monitor_server::db::Db;
-use monitor_server::{AppState, Options};
+use monitor_server::routes::auth::Tokens;
+use monitor_server::server::Options;
+use monitor_server::state::AppState;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -57,7 +58,7 @@ pub fn spawn_app_with(options: Options) -> App {
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let state = AppState { db, page_size: 500 };
-            let server = monitor_server::run_with(listener, state, options)?;
+            let server = monitor_server::server::run_with(listener, state, options)?;
             handle_tx
                 .send(server.handle())
                 .expect("the test stopped waiting for the server");

@@ -36,10 +36,10 @@ use rusqlite::{Connection, OpenFlags, Row};
 use serde_json::{json, Map, Value};
 
 use crate::config::ImportArgs;
+use crate::db::query::{MetricQuery, TextColumn};
 use crate::db::{self, Created, Db, MetricTallies};
 use crate::error::ApiError;
 use crate::models::{Context, JsonObject, Metric, Session};
-use crate::query::{MetricQuery, TextColumn};
 
 /// How long reading a file waits for the plugin's write lock, and how long storing waits for
 /// another process's (a running server's) before giving up.

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::pagination::MAX_PER_PAGE;
-use crate::query::{NumericColumn, METRIC_FILTERS};
+use crate::db::query::{NumericColumn, METRIC_FILTERS};
+use crate::routes::pagination::MAX_PER_PAGE;
 use crate::routes::{Answer, Endpoint, QueryKind, API_PREFIX, ENDPOINTS};
 
 /// The whole document, as served at `/api/v1/openapi.json`.

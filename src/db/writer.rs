@@ -768,7 +768,7 @@ mod tests {
             let mut reading: Write<'_, _> = Box::pin(writer.write(|conn| {
                 Ok(db::count_metrics_by(
                     conn,
-                    &crate::query::MetricQuery::all(),
+                    &crate::db::query::MetricQuery::all(),
                 )?)
             }));
             let mut last: Write<'_, _> =

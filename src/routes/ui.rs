@@ -16,31 +16,35 @@ use crate::error::ApiError;
 const ASSET_PREFIX: &str = "/dashboard/";
 
 /// The page itself, served at `/` and `/index.html`.
-const INDEX: &str = include_str!("static/dashboard/index.html");
+const INDEX: &str = include_str!("../static/dashboard/index.html");
 
 /// Every asset: its file name under [`ASSET_PREFIX`], its media type and its content.
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("style.css", CSS, include_str!("static/dashboard/style.css")),
-    ("app.js", JS, include_str!("static/dashboard/app.js")),
-    ("api.js", JS, include_str!("static/dashboard/api.js")),
-    ("dom.js", JS, include_str!("static/dashboard/dom.js")),
-    ("chart.js", JS, include_str!("static/dashboard/chart.js")),
+    (
+        "style.css",
+        CSS,
+        include_str!("../static/dashboard/style.css"),
+    ),
+    ("app.js", JS, include_str!("../static/dashboard/app.js")),
+    ("api.js", JS, include_str!("../static/dashboard/api.js")),
+    ("dom.js", JS, include_str!("../static/dashboard/dom.js")),
+    ("chart.js", JS, include_str!("../static/dashboard/chart.js")),
     (
         "filters.js",
         JS,
-        include_str!("static/dashboard/filters.js"),
+        include_str!("../static/dashboard/filters.js"),
     ),
-    ("runs.js", JS, include_str!("static/dashboard/runs.js")),
-    ("tests.js", JS, include_str!("static/dashboard/tests.js")),
+    ("runs.js", JS, include_str!("../static/dashboard/runs.js")),
+    ("tests.js", JS, include_str!("../static/dashboard/tests.js")),
     (
         "compare.js",
         JS,
-        include_str!("static/dashboard/compare.js"),
+        include_str!("../static/dashboard/compare.js"),
     ),
     (
         "favicon.svg",
         "image/svg+xml",
-        include_str!("static/dashboard/favicon.svg"),
+        include_str!("../static/dashboard/favicon.svg"),
     ),
 ];
 

@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 
 use crate::db::{Db, Selection};
 use crate::error::ApiError;
-use crate::pagination::{PageRequest, Window};
+use crate::routes::pagination::{PageRequest, Window};
 
 // ---------------------------------------------------------------- the request
 
@@ -91,7 +91,7 @@ pub const MAX_TAGS: usize = 64;
 
 /// The query parameters of a request checked against a route's list: an unknown one, or one
 /// given twice that is not repeatable (`array`), is a 400 naming it. `page` and `per_page` are
-/// allowed with `paging` (and checked by [`crate::pagination::PageRequest`]).
+/// allowed with `paging` (and checked by [`crate::routes::pagination::PageRequest`]).
 pub struct Params<'q> {
     pairs: &'q [(String, String)],
 }

@@ -25,8 +25,8 @@ use rusqlite::{params_from_iter, Connection};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::db::query::like_escape;
 use crate::error::ApiError;
-use crate::query::like_escape;
 
 // ---------------------------------------------------------------- the request
 

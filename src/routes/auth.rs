@@ -150,7 +150,7 @@ pub async fn require_tokens(
     let checked = match req.app_data::<web::Data<Tokens>>() {
         None => Ok(()),
         // The dashboard's files hold no data; the page asks for the token the API needs.
-        Some(_) if crate::ui::is_public(req.method(), req.path()) => Ok(()),
+        Some(_) if crate::routes::ui::is_public(req.method(), req.path()) => Ok(()),
         Some(tokens) => {
             let presented = req
                 .headers()

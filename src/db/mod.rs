@@ -3,12 +3,16 @@
 //! Query functions are plain `fn(&Connection, ...)` so they can be tested without actix; handlers
 //! reach them through [`Db::run`] (reads: a pooled connection, on actix's blocking pool, in one
 //! step) or [`Db::write`] (every change: the one writer connection, on a thread of its own that
-//! commits the writes queued together in one transaction, see [`crate::writer`]), so that no
+//! commits the writes queued together in one transaction, see [`crate::db::writer`]), so that no
 //! SQLite call ever runs on the async executor.
 //!
 //! Writes never contend for SQLite's write lock: they queue in-process, in arrival order, in
 //! front of the single writer, so a busy database cannot reach a client under load. WAL mode lets
 //! the pooled readers run meanwhile.
+
+pub mod migrate;
+pub mod query;
+pub mod writer;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -24,17 +28,17 @@ use rusqlite::{
 };
 use serde_json::{Map, Value};
 
+use crate::db::query::{like_escape, MetricQuery};
+pub use crate::db::writer::Synchronous;
+use crate::db::writer::Writer;
 use crate::error::ApiError;
 use crate::models::{tag_value, Context, Metric, MetricRecord, Session};
-use crate::query::{like_escape, MetricQuery};
-pub use crate::writer::Synchronous;
-use crate::writer::Writer;
 
 /// The schema, applied at every start-up; each statement is idempotent.
-pub const SCHEMA: &str = include_str!("../schema.sql");
+pub const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// The schema version this binary writes, kept in `PRAGMA user_version`. Older files are
-/// migrated at start-up by the steps of [`crate::migrate::MIGRATIONS`].
+/// migrated at start-up by the steps of [`crate::db::migrate::MIGRATIONS`].
 pub const SCHEMA_VERSION: i64 = 3;
 
 /// The tables this binary owns; a file holding any other table belongs to someone else.
@@ -222,12 +226,12 @@ impl Db {
     ///
     /// Changes queue, in the order they arrived, in front of the writer thread, which makes those
     /// queued together in one transaction, each in a savepoint of its own, and commits them with
-    /// one fsync ([`crate::writer`]). This returns once the change is committed (with
+    /// one fsync ([`crate::db::writer`]). This returns once the change is committed (with
     /// `synchronous = FULL`, on disk) — or with its own error, its savepoint rolled back, or with
     /// the error of a commit that failed (a full disk), nothing of its group stored. `change`
     /// must not begin, commit or roll back a transaction itself.
     ///
-    /// At most [`crate::writer::MAX_QUEUED_WRITES`] changes may wait; past that the write is
+    /// At most [`crate::db::writer::MAX_QUEUED_WRITES`] changes may wait; past that the write is
     /// refused at once with 503 and `Retry-After`.
     pub async fn write<T, F>(&self, change: F) -> Result<T, ApiError>
     where
@@ -237,7 +241,7 @@ impl Db {
         self.writer.write(change).await
     }
 
-    /// Stores `metrics`, all or none, through the writer ([`crate::writer::Writer::store_metrics`]):
+    /// Stores `metrics`, all or none, through the writer ([`crate::db::writer::Writer::store_metrics`]):
     /// the way handlers store metrics. Returns them once committed.
     pub async fn store_metrics(&self, metrics: Vec<Metric>) -> Result<Vec<Metric>, ApiError> {
         self.writer.store_metrics(metrics).await
@@ -259,7 +263,7 @@ fn describe(err: &rusqlite::Error) -> String {
 /// Checks that the file is an SQLite database this binary may write: writable, readable where
 /// it matters (header, schema and the first page of each table: a few pages, whatever the file's
 /// size), holding no table of another application, and not newer than this binary. Only then,
-/// in one transaction, migrates an older file ([`crate::migrate`]), applies `schema.sql` and sets
+/// in one transaction, migrates an older file ([`crate::db::migrate`]), applies `schema.sql` and sets
 /// the version. Nothing is written to a file that is refused, nor to one a migration fails on.
 fn prepare_schema(conn: &mut Connection) -> Result<(), String> {
     if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
@@ -300,7 +304,7 @@ fn prepare_schema(conn: &mut Connection) -> Result<(), String> {
         .map_err(|err| describe(&err))?;
     // Another process may have upgraded the file between the read above and the lock.
     let version = schema_version(&tx)?;
-    crate::migrate::upgrade(&tx, version)?;
+    crate::db::migrate::upgrade(&tx, version)?;
     tx.execute_batch(SCHEMA).map_err(|err| describe(&err))?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(|err| describe(&err))?;
@@ -1705,7 +1709,7 @@ mod tests {
 
     #[test]
     fn every_way_of_reading_a_page_gives_the_page_and_writes_it_as_serde_json_would() {
-        use crate::query::{Direction, NumericColumn, TextColumn};
+        use crate::db::query::{Direction, NumericColumn, TextColumn};
 
         // Arrange: 3,000 metrics, the 2,000 of kind `function` holding the largest memory, so
         // that walking the memory index from its small end finds none of them for a while.
@@ -1905,9 +1909,9 @@ mod tests {
         assert!(!indexes.contains(&"metrics_by_component_item".to_owned()));
         // What comes next is counted too.
         store_metrics(&conn, &[metric("s2", "module", "io")]).unwrap();
-        let kinds = MetricQuery::all().eq(crate::query::TextColumn::Kind, "function");
+        let kinds = MetricQuery::all().eq(crate::db::query::TextColumn::Kind, "function");
         assert_eq!(count_metrics_by(&conn, &kinds).unwrap(), 2);
-        let session = MetricQuery::all().eq(crate::query::TextColumn::SessionH, "s2");
+        let session = MetricQuery::all().eq(crate::db::query::TextColumn::SessionH, "s2");
         assert_eq!(count_metrics_by(&conn, &session).unwrap(), 2);
     }
 
