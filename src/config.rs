@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::http::ServerUrl;
 use crate::db::writer::Synchronous;
 use crate::routes::auth::{Secret, Tokens};
 use crate::routes::pagination::MAX_PER_PAGE;
@@ -116,8 +117,8 @@ fn parse_age(text: &str) -> Result<Age, String> {
 #[derive(Clone, Args)]
 pub struct CompareArgs {
     /// The server, such as http://127.0.0.1:8050 (a trailing /api/v1 is accepted too).
-    #[arg(long, env = "MONITOR_SERVER_URL", value_name = "URL")]
-    pub server: String,
+    #[arg(long, env = "MONITOR_SERVER_URL", value_name = "URL", value_parser = ServerUrl::parse)]
+    pub server: ServerUrl,
     /// The runs compared against: session:<hash or prefix>, scm:<ref prefix>,
     /// build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or last:<pipeline>/<n>.
     #[arg(long, value_name = "SPEC")]
@@ -204,8 +205,8 @@ pub struct ImportArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "server")]
     pub db: Option<PathBuf>,
     /// Send to a running monitor-server instead, e.g. http://127.0.0.1:8050/api/v1.
-    #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
+    #[arg(long, value_name = "URL", value_parser = ServerUrl::parse)]
+    pub server: Option<ServerUrl>,
     /// Token the server requires for writes (with `--server`), sent as `Authorization: Bearer`.
     #[arg(
         long,

@@ -1,6 +1,9 @@
-//! The command-line verbs other than `serve`: backup, prune, compare (the CI gate) and import.
+//! The command-line verbs other than `serve`: backup, prune, compare (the CI gate) and import,
+//! with the HTTP client and the wording they share.
 
 pub mod backup;
 pub mod compare;
+pub mod http;
 pub mod import;
 pub mod prune;
+mod text;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 
+use crate::commands::text::counted;
 use crate::config::{Age, PruneArgs};
 use crate::db::{self, Db, MetricEraser, Removed, Synchronous};
 use crate::error::ApiError;
@@ -114,15 +115,6 @@ pub fn run(args: &PruneArgs) -> u8 {
             );
             1
         }
-    }
-}
-
-/// `1 session`, `2 sessions`.
-fn counted(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
     }
 }
 

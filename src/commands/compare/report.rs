@@ -1,139 +1,11 @@
-//! `monitor-server compare`: the CI gate. It asks a running server's `GET /api/v1/compare`
-//! for the verdicts between a baseline and a candidate, prints them as an aligned table, a
-//! Markdown comment for a pull request, or the server's JSON, and exits 1 when a test regressed,
-//! 0 when none did, and 2 (with one line on stderr) when it could not tell: a usage error, a
-//! server it cannot reach, an answer that is not a comparison (a side that matches no session,
-//! a bad threshold, a missing token), or a comparison in which no test was measured on both
-//! sides (the report is printed all the same).
-//!
-//! Thresholds left out on the command line are left out of the request too, so the server's
-//! defaults apply; the thresholds printed are those the server echoed back.
+//! The gate's report: a comparison (the server's JSON) printed as an aligned table for a
+//! terminal or as Markdown for a pull-request comment.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::config::{CompareArgs, CompareFormat};
-
-/// How long the whole request may take.
-const TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Exit code: no test regressed.
-pub const PASSED: u8 = 0;
-/// Exit code: at least one test regressed.
-pub const REGRESSED: u8 = 1;
-/// Exit code: the comparison could not be made.
-pub const FAILED: u8 = 2;
-
-/// Runs the gate: prints the comparison on stdout and returns the exit code.
-pub fn run(args: &CompareArgs) -> u8 {
-    let comparison = match fetch(args) {
-        Ok(comparison) => comparison,
-        Err(message) => {
-            eprintln!("monitor-server compare: {message}");
-            return FAILED;
-        }
-    };
-    let Some(regressed) = comparison["summary"]["regressed"].as_u64() else {
-        eprintln!("monitor-server compare: the server's answer is not a comparison");
-        return FAILED;
-    };
-    let text = match args.format {
-        CompareFormat::Table => table(&comparison),
-        CompareFormat::Markdown => markdown(&comparison),
-        CompareFormat::Json => {
-            let mut json = serde_json::to_string_pretty(&comparison).unwrap_or_default();
-            json.push('\n');
-            json
-        }
-    };
-    print!("{text}");
-    let summary = &comparison["summary"];
-    let judged: u64 = ["regressed", "improved", "unchanged"]
-        .iter()
-        .map(|verdict| count(summary, verdict))
-        .sum();
-    if judged == 0 {
-        // Every test new or missing: a gate that passed here would pass whatever happened
-        // (the candidate's upload failed, the sides ran on different machines...).
-        let why = comparison["notes"][0]
-            .as_str()
-            .unwrap_or("the two sides have no test in common");
-        eprintln!("monitor-server compare: no test was measured on both sides, so none could be judged: {why}");
-        return FAILED;
-    }
-    if regressed > 0 {
-        REGRESSED
-    } else {
-        PASSED
-    }
-}
-
-/// The `/compare` URL of a server given as `http://host:port`, with or without `/api/v1`.
-pub fn compare_url(server: &str) -> Result<String, String> {
-    let base = server.trim().trim_end_matches('/');
-    if !base.starts_with("http://") {
-        return Err(if base.starts_with("https://") {
-            format!(
-                "--server {server}: this client speaks plain HTTP only; reach the server on its \
-                 own http:// address"
-            )
-        } else {
-            format!("--server {server}: must be an http:// URL, such as http://127.0.0.1:8050")
-        });
-    }
-    let base = base.strip_suffix("/api/v1").unwrap_or(base);
-    Ok(format!("{base}/api/v1/compare"))
-}
-
-/// Asks the server; any failure becomes one line for stderr.
-fn fetch(args: &CompareArgs) -> Result<Value, String> {
-    let url = compare_url(&args.server)?;
-    let agent = ureq::AgentBuilder::new().timeout(TIMEOUT).build();
-    let mut request = agent
-        .get(&url)
-        .query("baseline", &args.baseline)
-        .query("candidate", &args.candidate);
-    let numbers = [
-        ("max_slowdown", args.max_slowdown),
-        ("max_memory_growth", args.max_memory_growth),
-        ("max_cpu_slowdown", args.max_cpu_slowdown),
-        ("min_time", args.min_time),
-        ("min_memory", args.min_memory),
-        ("sigma", args.sigma),
-    ];
-    for (name, value) in numbers {
-        if let Some(value) = value {
-            request = request.query(name, &value.to_string());
-        }
-    }
-    if args.ignore_context {
-        request = request.query("ignore_context", "true");
-    }
-    if let Some(token) = &args.token {
-        request = request.set("Authorization", &format!("Bearer {token}"));
-    }
-    match request.call() {
-        Ok(response) => {
-            let text = response
-                .into_string()
-                .map_err(|err| format!("cannot read the answer of {url}: {err}"))?;
-            serde_json::from_str(&text)
-                .map_err(|_| format!("{url} answered something that is not JSON"))
-        }
-        Err(ureq::Error::Status(status, response)) => {
-            let body: Value = response
-                .into_string()
-                .ok()
-                .and_then(|text| serde_json::from_str(&text).ok())
-                .unwrap_or(Value::Null);
-            let message = body["message"].as_str().unwrap_or("no explanation given");
-            Err(format!("the server answered {status}: {message}"))
-        }
-        Err(err) => Err(format!("cannot reach {url}: {err}")),
-    }
-}
+use crate::commands::text::counted;
 
 // ---------------------------------------------------------------- reading the answer
 
@@ -184,24 +56,16 @@ fn side_line(side: &Value, spec: fn(&str) -> String) -> String {
         .map(|names| names.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     let mut line = format!(
-        "{} ({runs} run{}, {sessions} session{}",
+        "{} ({}, {}",
         spec(text(side, "spec")),
-        plural(runs),
-        plural(sessions as u64)
+        counted(runs, "run"),
+        counted(sessions as u64, "session")
     );
     if runs > 1 && !names.is_empty() {
         let _ = write!(line, ": {}", names.join(", "));
     }
     line.push(')');
     line
-}
-
-fn plural(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
 
 fn thresholds_line(t: &Value) -> String {
@@ -232,10 +96,9 @@ fn summary_line(summary: &Value) -> String {
         .map(|verdict| format!("{} {verdict}", count(summary, verdict)))
         .collect();
     format!(
-        "{} ({} test{})",
+        "{} ({})",
         parts.join(", "),
-        count(summary, "total"),
-        plural(count(summary, "total"))
+        counted(count(summary, "total"), "test")
     )
 }
 
@@ -333,10 +196,7 @@ pub fn markdown(comparison: &Value) -> String {
     let regressed = count(summary, "regressed");
     let mut out = String::new();
     let headline = if regressed > 0 {
-        format!(
-            "❌ {regressed} test{} regressed",
-            if regressed == 1 { "" } else { "s" }
-        )
+        format!("❌ {} regressed", counted(regressed, "test"))
     } else {
         "✅ No test regressed".to_owned()
     };
@@ -397,11 +257,7 @@ pub fn markdown(comparison: &Value) -> String {
     }
     let unchanged = count(summary, "unchanged");
     if unchanged > 0 {
-        let _ = writeln!(
-            out,
-            "{unchanged} test{} unchanged.\n",
-            if unchanged == 1 { "" } else { "s" }
-        );
+        let _ = writeln!(out, "{} unchanged.\n", counted(unchanged, "test"));
     }
     let _ = writeln!(
         out,
@@ -420,20 +276,6 @@ fn code(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_server_may_be_given_with_or_without_the_api_prefix() {
-        for server in [
-            "http://h:8050",
-            "http://h:8050/",
-            "http://h:8050/api/v1",
-            "http://h:8050/api/v1/",
-        ] {
-            assert_eq!(compare_url(server).unwrap(), "http://h:8050/api/v1/compare");
-        }
-        assert!(compare_url("h:8050").is_err());
-        assert!(compare_url("https://h").unwrap_err().contains("plain HTTP"));
-    }
 
     #[test]
     fn markdown_names_cannot_break_the_table() {
