@@ -60,11 +60,11 @@ const NOT_RUN: &[(&str, &str)] = &[
     ),
     (
         "pip install",
-        "installs from PyPI; tests/e2e_pytest_monitor.rs installs the same pytest-monitor into a venv",
+        "installs from PyPI; tests/e2e/pytest_monitor.rs installs the same pytest-monitor into a venv",
     ),
     (
         "pytest ",
-        "needs a Python project; tests/e2e_pytest_monitor.rs and tests/e2e_regression.rs run \
+        "needs a Python project; tests/e2e/pytest_monitor.rs and tests/e2e/regression.rs run \
          pytest --remote-server against the real binary",
     ),
 ];
