@@ -1,8 +1,8 @@
 //! Runs, as written, every command the manual shows, so README.md and docs/*.md cannot drift from
 //! the binary they document.
 //!
-//! What is checked: every ```sh, ```bash and ```shell block of README.md and docs/*.md (and the
-//! `$ ` lines of ```console blocks). Each command in them is one of three things:
+//! What is checked: every ```sh, ```bash and ```shell block of README.md, docs/*.md and
+//! CONTRIBUTING.md (and the `$ ` lines of ```console blocks). Each command in them is one of three things:
 //! - listed in [`NOT_RUN`], with the reason it cannot run here (it installs software, needs a
 //!   Python project, is CI itself, takes minutes); a block holds only such commands, or none;
 //! - a server start (`monitor-server`, `monitor-server serve ...`, `monitor-server --bind ...`):
@@ -13,16 +13,19 @@
 //! The conventions the manual's commands are written to, and that make them run verbatim:
 //! - Each page gets a fresh temporary directory, its working directory for all its blocks, in
 //!   order, and a real `monitor-server` serving `monitor.db` in it on a free port; the address
-//!   `127.0.0.1:8050` (the default) in a command is replaced with that server's address, and in a
-//!   server start with `127.0.0.1:0`. The directory holds a pytest-monitor file `.pymon` (one
-//!   session, one context, three metrics), as a project that ran pytest would.
+//!   `127.0.0.1:8050` (the default) in a command is replaced with that server's address. The
+//!   directory holds a pytest-monitor file `.pymon` (one session, one context, three metrics),
+//!   as a project that ran pytest would.
 //! - `monitor-server` is the binary under test (its directory is first on the PATH); the
 //!   `MONITOR_SERVER_*` variables of the test's environment are removed. `MONITOR_TOKEN` and
 //!   `MONITOR_READ_TOKEN` hold the tokens of the page's server, when [`SERVER_FLAGS`] gives it
 //!   some.
+//! - A server start listens on a free port: `:8050` in it becomes `:0`, and
+//!   `MONITOR_SERVER_BIND=127.0.0.1:0` stands in for the default address.
 //! - A command whose line ends in `# exit N` must exit with status N (a gate that fails).
 //! - A ```json block right after a block (blank lines between are fine) is what the block prints:
-//!   its JSON values must equal, in order, those on the block's standard output.
+//!   its JSON values must equal, in order, those on the block's standard output. Other output
+//!   blocks (```text) show what a command prints, and are not compared: they hold dates.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -60,7 +63,8 @@ const NOT_RUN: &[(&str, &str)] = &[
     ),
     (
         "pip install",
-        "installs from PyPI; tests/e2e/pytest_monitor.rs installs the same pytest-monitor into a venv",
+        "installs from PyPI; tests/e2e/pytest_monitor.rs installs the same pytest-monitor into \
+         a venv",
     ),
     (
         "pytest ",
@@ -218,7 +222,11 @@ fn commands(script: &str) -> Vec<String> {
 
 /// `END` for a command containing `<<'END'`, `<<"END"` or `<<END`.
 fn heredoc_delimiter(command: &str) -> Option<String> {
-    let after = command.split("<<").nth(1)?.trim_start_matches('-').trim_start();
+    let after = command
+        .split("<<")
+        .nth(1)?
+        .trim_start_matches('-')
+        .trim_start();
     let word: String = after
         .chars()
         .filter(|c| *c != '\'' && *c != '"')
@@ -241,7 +249,10 @@ fn program_words(command: &str) -> Vec<&str> {
 
 fn classify(command: &str) -> Kind {
     let command = command.trim();
-    if NOT_RUN.iter().any(|(prefix, _)| command.starts_with(prefix)) {
+    if NOT_RUN
+        .iter()
+        .any(|(prefix, _)| command.starts_with(prefix))
+    {
         return Kind::NotRun;
     }
     let words = program_words(command);
@@ -250,7 +261,9 @@ fn classify(command: &str) -> Kind {
         .any(|w| matches!(*w, "--help" | "-h" | "--version" | "-V"));
     match words.as_slice() {
         ["monitor-server"] => Kind::Serve,
-        ["monitor-server", next, ..] if (*next == "serve" || next.starts_with('-')) && !asks_for_help => {
+        ["monitor-server", next, ..]
+            if (*next == "serve" || next.starts_with('-')) && !asks_for_help =>
+        {
             Kind::Serve
         }
         _ => Kind::Run,
@@ -378,7 +391,9 @@ impl Server {
         }
         let _ = child.kill();
         let _ = child.wait();
-        Err(format!("`{command}` did not say it listens; its stderr:\n{log}"))
+        Err(format!(
+            "`{command}` did not say it listens; its stderr:\n{log}"
+        ))
     }
 
     /// SIGTERM, as a service manager stops it; the exit status.
@@ -459,9 +474,13 @@ fn write_pymon(path: &Path) -> rusqlite::Result<()> {
          INSERT INTO TEST_SESSIONS VALUES ('38b4859c3a879ad04188853cfaca95b4',
              '2026-12-01T09:00:00.000000', '0badc0de', '{\"description\": \"local run\"}');",
     )?;
-    for (n, (item, time)) in [("test_parse", 0.25), ("test_copy", 1.5), ("test_sort", 0.125)]
-        .into_iter()
-        .enumerate()
+    for (n, (item, time)) in [
+        ("test_parse", 0.25),
+        ("test_copy", 1.5),
+        ("test_sort", 0.125),
+    ]
+    .into_iter()
+    .enumerate()
     {
         db.execute(
             "INSERT INTO TEST_METRICS VALUES ('38b4859c3a879ad04188853cfaca95b4',
@@ -567,7 +586,10 @@ fn check_page(page: &Path, faults: &mut Vec<String>) {
             _ => None,
         };
     }
-    let serve = format!("monitor-server --db monitor.db --bind 127.0.0.1:0 {}", flags.join(" "));
+    let serve = format!(
+        "monitor-server --db monitor.db --bind 127.0.0.1:0 {}",
+        flags.join(" ")
+    );
     let server = match Server::start(&serve, dir.path(), &env) {
         Ok(server) => server,
         Err(err) => return faults.push(format!("{name}: the page's server: {err}")),
@@ -626,7 +648,10 @@ fn check_server_start(
         Err(err) => return faults.push(format!("{place}: no temporary directory: {err}")),
     };
     let command = command.replace(":8050", ":0");
-    match Server::start(&command, dir.path(), env).and_then(Server::stop) {
+    // A bare `monitor-server` binds the default address, which something else may hold.
+    let mut env = env.clone();
+    env.insert("MONITOR_SERVER_BIND".to_owned(), "127.0.0.1:0".to_owned());
+    match Server::start(&command, dir.path(), &env).and_then(Server::stop) {
         Ok(Some(0)) => {}
         Ok(status) => faults.push(format!("{place}: `{command}` stopped with {status:?}")),
         Err(err) => faults.push(format!("{place}: {err}")),
@@ -651,7 +676,11 @@ fn every_command_of_the_readme_and_the_guides_runs_as_written() {
             .collect();
         checks
             .into_iter()
-            .flat_map(|check| check.join().unwrap_or_else(|_| vec!["a check panicked".into()]))
+            .flat_map(|check| {
+                check
+                    .join()
+                    .unwrap_or_else(|_| vec!["a check panicked".into()])
+            })
             .collect()
     });
     assert!(faults.is_empty(), "{}", faults.join("\n\n"));
@@ -661,15 +690,24 @@ fn every_command_of_the_readme_and_the_guides_runs_as_written() {
 fn commands_are_told_apart_as_documented() {
     assert_eq!(classify("monitor-server"), Kind::Serve);
     assert_eq!(classify("monitor-server serve --db x.db"), Kind::Serve);
-    assert_eq!(classify("MONITOR_SERVER_DB=x.db monitor-server --bind 127.0.0.1:8050"), Kind::Serve);
+    assert_eq!(
+        classify("MONITOR_SERVER_DB=x.db monitor-server --bind 127.0.0.1:8050"),
+        Kind::Serve
+    );
     assert_eq!(classify("monitor-server --help"), Kind::Run);
     assert_eq!(classify("monitor-server backup monitor.db.bak"), Kind::Run);
     assert_eq!(classify("cargo install --path ."), Kind::NotRun);
-    assert_eq!(classify("pytest --remote-server http://127.0.0.1:8050/api/v1"), Kind::NotRun);
+    assert_eq!(
+        classify("pytest --remote-server http://127.0.0.1:8050/api/v1"),
+        Kind::NotRun
+    );
     assert_eq!(classify("litestream replicate"), Kind::Run);
     assert_eq!(expected_exit("monitor-server compare x # exit 1"), Some(1));
     let joined = commands("curl a \\\n  -d b\n# a comment\n\ncat > f <<'END'\nx\nEND\nls\n");
-    assert_eq!(joined, ["curl a \\\n  -d b", "cat > f <<'END'\nx\nEND", "ls"]);
+    assert_eq!(
+        joined,
+        ["curl a \\\n  -d b", "cat > f <<'END'\nx\nEND", "ls"]
+    );
 }
 
 #[test]
@@ -690,7 +728,9 @@ fn the_api_reference_lists_every_route_the_server_documents() {
     let document: Value = serde_json::from_str(&body).expect("the OpenAPI document is JSON");
     let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api.md");
     let reference = std::fs::read_to_string(reference).expect("docs/api.md is readable");
-    let paths = document["paths"].as_object().expect("the document has paths");
+    let paths = document["paths"]
+        .as_object()
+        .expect("the document has paths");
     let mut missing = Vec::new();
     for (path, methods) in paths {
         for method in methods.as_object().into_iter().flat_map(|m| m.keys()) {
@@ -702,4 +742,21 @@ fn the_api_reference_lists_every_route_the_server_documents() {
     }
     assert!(!paths.is_empty());
     assert!(missing.is_empty(), "docs/api.md does not list {missing:?}");
+}
+
+#[test]
+fn the_readme_links_every_page_of_the_manual() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md is readable");
+    let unlinked: Vec<String> = manual_pages()
+        .iter()
+        .map(|page| relative(page))
+        .filter(|page| page != "README.md" && !readme.contains(&format!("]({page})")))
+        .collect();
+    assert!(unlinked.is_empty(), "README.md does not link {unlinked:?}");
+    let lines = readme.lines().count();
+    assert!(
+        lines < 200,
+        "README.md has {lines} lines: it is the front door, the manual is docs/"
+    );
 }
