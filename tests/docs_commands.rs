@@ -2,7 +2,8 @@
 //! the binary they document.
 //!
 //! What is checked: every ```sh, ```bash and ```shell block of README.md, docs/*.md and
-//! CONTRIBUTING.md (and the `$ ` lines of ```console blocks). Each command in them is one of three things:
+//! CONTRIBUTING.md (and the `$ ` lines of ```console blocks). Each command in them is one of
+//! three things:
 //! - listed in [`NOT_RUN`], with the reason it cannot run here (it installs software, needs a
 //!   Python project, is CI itself, takes minutes); a block holds only such commands, or none;
 //! - a server start (`monitor-server`, `monitor-server serve ...`, `monitor-server --bind ...`):
