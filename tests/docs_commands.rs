@@ -761,3 +761,55 @@ fn the_readme_links_every_page_of_the_manual() {
         "README.md has {lines} lines: it is the front door, the manual is docs/"
     );
 }
+
+/// A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces to hyphens.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn the_manual_links_only_to_files_and_headings_that_exist() {
+    let mut broken = Vec::new();
+    for page in manual_pages() {
+        let text = std::fs::read_to_string(&page).expect("a page of the manual is readable");
+        let dir = page.parent().unwrap_or(Path::new("."));
+        for (_, rest) in text
+            .match_indices("](")
+            .map(|(at, _)| text.split_at(at + 2))
+        {
+            let Some(target) = rest.split(')').next() else {
+                continue;
+            };
+            if target.contains("://") || target.starts_with("mailto:") || target.contains(' ') {
+                continue;
+            }
+            let (file, fragment) = target.split_once('#').unwrap_or((target, ""));
+            let file = if file.is_empty() {
+                page.clone()
+            } else {
+                dir.join(file)
+            };
+            if !file.exists() {
+                broken.push(format!("{}: {target}", relative(&page)));
+                continue;
+            }
+            // A picture is not text, and has no headings.
+            let linked = std::fs::read_to_string(&file).unwrap_or_default();
+            let headings = linked
+                .lines()
+                .filter_map(|line| line.strip_prefix('#'))
+                .map(|line| anchor(line.trim_start_matches('#')))
+                .collect::<Vec<_>>();
+            if !fragment.is_empty() && !headings.iter().any(|h| h == fragment) {
+                broken.push(format!("{}: {target} (no such heading)", relative(&page)));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links: {broken:#?}");
+}
