@@ -15,7 +15,7 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
 /// How long the copy waits for a lock (a checkpoint or recovery in progress) before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const BUSY_TIMEOUT: Duration = crate::db::BUSY_TIMEOUT;
 
 /// Copies the database at `source` to `out`, which must not exist yet. The copy is written to
 /// `OUT.partial` and linked into place once complete and checked, so `out` is never partial and a

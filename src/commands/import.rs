@@ -43,7 +43,7 @@ use crate::models::{Context, JsonObject, Metric, Session};
 
 /// How long reading a file waits for the plugin's write lock, and how long storing waits for
 /// another process's (a running server's) before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const BUSY_TIMEOUT: Duration = crate::db::BUSY_TIMEOUT;
 
 /// Metrics asked for per page when reading what a server already holds.
 const REMOTE_PAGE: u64 = 10_000;
