@@ -1,4 +1,4 @@
-//! The one error type every handler returns, rendered as the JSON body API.md promises:
+//! The one error type every handler returns, rendered as the JSON body docs/api.md promises:
 //! `{"message": "...", "errors": {"field": "reason"}}`.
 //!
 //! The real cause of a server-side failure is logged once, here; the body a client sees never
@@ -16,7 +16,7 @@ use serde::Serialize;
 pub type FieldErrors = BTreeMap<String, String>;
 
 /// Every way a request can fail, each mapped to one HTTP status. `Clone`, because the error of a
-/// group commit that failed is the answer to every write of the group ([`crate::db::writer`]).
+/// group commit that failed is the answer to every write of the group (the database's writer).
 #[derive(Debug, Clone)]
 pub enum ApiError {
     /// 400: the client sent something the contract rejects.

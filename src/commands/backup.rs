@@ -9,13 +9,9 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
-
-/// How long the copy waits for a lock (a checkpoint or recovery in progress) before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Copies the database at `source` to `out`, which must not exist yet. The copy is written to
 /// `OUT.partial` and linked into place once complete and checked, so `out` is never partial and a
@@ -64,7 +60,8 @@ fn copy(source: &Path, partial: &Path) -> Result<u64, String> {
     let describe = |err: rusqlite::Error| format!("backup failed: {err}");
     let src =
         Connection::open_with_flags(source, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(describe)?;
-    src.busy_timeout(BUSY_TIMEOUT).map_err(describe)?;
+    src.busy_timeout(crate::db::BUSY_TIMEOUT)
+        .map_err(describe)?;
     // A file that is not SQLite fails here, before anything is written.
     src.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
         .map_err(describe)?;

@@ -2,7 +2,7 @@
 //! [`SCHEMA_VERSION`](crate::db::SCHEMA_VERSION) in place.
 //!
 //! The version lives in `PRAGMA user_version`. [`MIGRATIONS`] lists one step per version, each
-//! taking a file from version `from` to `from + 1`; at start-up `db::prepare_schema` runs every
+//! taking a file from version `from` to `from + 1`; at start-up `schema::prepare_schema` runs every
 //! step a file needs, then `schema.sql` and the new `user_version`, all inside **one** transaction:
 //! a step that fails midway (a row it cannot convert, a table it does not expect) rolls everything
 //! back, so the file is left exactly as it was and the old binary can still use it.

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Row};
@@ -15,10 +14,6 @@ use super::Failure;
 use crate::commands::text::{counted, plural};
 use crate::error::ApiError;
 use crate::models::{Context, JsonObject, Metric, Session};
-
-/// How long reading a file waits for the plugin's write lock, and how long storing waits for
-/// another process's (a running server's) before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One of the plugin's tables: its name, and each column read, with the API field it becomes.
 pub(super) struct Table {
@@ -138,7 +133,7 @@ impl Source {
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|err| damaged(&err))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
+        conn.busy_timeout(crate::db::BUSY_TIMEOUT)
             .map_err(|err| damaged(&err))?;
         // One snapshot for the check and for storing, taken at the first read below.
         conn.execute_batch("BEGIN").map_err(|err| damaged(&err))?;

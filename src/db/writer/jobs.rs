@@ -1,0 +1,95 @@
+//! The jobs the writer runs: a change made by a closure, in a savepoint of its own, and a store
+//! of metrics, which needs none; each answers its client once its group is over.
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::db::insert::{insert_metrics, MetricTallies};
+use crate::error::ApiError;
+use crate::models::Metric;
+
+/// A change waiting for the writer, with the client waiting for its outcome.
+pub(super) trait Job: Send {
+    /// Whether the job runs inside a savepoint of its own, which its failure rolls back. A job
+    /// without one must either make its whole change or fail in a way that fails the group.
+    fn guarded(&self) -> bool;
+    /// Makes the change inside the group's transaction and keeps its outcome for the client; an
+    /// error comes back (a copy) so that the writer rolls the change back. Metrics stored are
+    /// counted in `tallies`, which the writer applies before committing.
+    fn run(&mut self, conn: &Connection, tallies: &mut MetricTallies) -> Result<(), ApiError>;
+    /// Answers the client once the group is over: the change's own outcome if the group was
+    /// committed, else the error that stopped the group.
+    fn answer(self: Box<Self>, group: Result<(), &ApiError>);
+}
+
+/// A [`Job`] made of a closure returning `T`.
+pub(super) struct Pending<T, F> {
+    /// The change; taken when it runs.
+    pub(super) change: Option<F>,
+    /// What it returned; `None` until it ran, and still `None` if it panicked.
+    pub(super) outcome: Option<Result<T, ApiError>>,
+    pub(super) reply: oneshot::Sender<Result<T, ApiError>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    F: FnOnce(&Connection) -> Result<T, ApiError> + Send,
+    T: Send,
+{
+    fn guarded(&self) -> bool {
+        true
+    }
+
+    fn run(&mut self, conn: &Connection, _: &mut MetricTallies) -> Result<(), ApiError> {
+        let outcome = match self.change.take() {
+            Some(change) => change(conn),
+            None => Err(ApiError::Internal),
+        };
+        let status = match &outcome {
+            Ok(_) => Ok(()),
+            Err(err) => Err(err.clone()),
+        };
+        self.outcome = Some(outcome);
+        status
+    }
+
+    fn answer(self: Box<Self>, group: Result<(), &ApiError>) {
+        let answer = match (group, self.outcome) {
+            (Err(err), _) => Err(err.clone()),
+            (Ok(()), Some(outcome)) => outcome,
+            (Ok(()), None) => Err(ApiError::Internal),
+        };
+        // The client may have gone away; what it sent is stored all the same.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// A [`Job`] storing metrics: [`Writer::store_metrics`].
+pub(super) struct StoreMetrics {
+    pub(super) metrics: Vec<Metric>,
+    /// Whether they were all inserted.
+    pub(super) stored: bool,
+    pub(super) reply: oneshot::Sender<Result<Vec<Metric>, ApiError>>,
+}
+
+impl Job for StoreMetrics {
+    fn guarded(&self) -> bool {
+        // insert_metrics stores every metric or fails the transaction.
+        false
+    }
+
+    fn run(&mut self, conn: &Connection, tallies: &mut MetricTallies) -> Result<(), ApiError> {
+        insert_metrics(conn, tallies, &self.metrics)?;
+        self.stored = true;
+        Ok(())
+    }
+
+    fn answer(self: Box<Self>, group: Result<(), &ApiError>) {
+        let answer = match group {
+            Err(err) => Err(err.clone()),
+            Ok(()) if self.stored => Ok(self.metrics),
+            Ok(()) => Err(ApiError::Internal),
+        };
+        let _ = self.reply.send(answer);
+    }
+}

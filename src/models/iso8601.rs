@@ -1,0 +1,114 @@
+//! ISO 8601 times as Python's `datetime.isoformat()` writes them, read into microseconds since
+//! 1970 UTC.
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|±HH:MM]` (a space may stand for `T`), with a real
+/// calendar date and clock time, as Python's `datetime.isoformat()` writes them. Returns the
+/// instant in microseconds since 1970 UTC; a time without offset is taken as UTC.
+pub fn parse_iso8601(text: &str) -> Result<i64, String> {
+    use time::macros::format_description;
+
+    const EXPECTED: &str = "must be an ISO 8601 time such as 2020-12-04T23:18:15.661016";
+    let fail = |detail: &str| format!("{EXPECTED} ({detail})");
+    if !text.is_ascii() || text.len() < 19 {
+        return Err(fail("too short or not ASCII"));
+    }
+    let (date_time, rest) = text.split_at(19);
+    let separator = date_time.as_bytes()[10];
+    if separator != b'T' && separator != b' ' {
+        return Err(fail("the date and time must be separated by T or a space"));
+    }
+    let canonical = format!("{}T{}", &date_time[..10], &date_time[11..]);
+    let parsed = time::PrimitiveDateTime::parse(
+        &canonical,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+    )
+    .map_err(|err| fail(&err.to_string()))?;
+    if parsed.year() < 1 {
+        return Err(fail("the year must be 0001 or later"));
+    }
+    let (micros, rest) = match rest.strip_prefix('.') {
+        Some(fraction) => {
+            let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+            if !(1..=9).contains(&digits) {
+                return Err(fail("a fraction of a second needs 1 to 9 digits"));
+            }
+            // Right-pad to nine digits (nanoseconds), then keep microseconds.
+            let nanos: i64 = format!("{:0<9}", &fraction[..digits])
+                .parse()
+                .map_err(|_| fail("bad fraction"))?;
+            (nanos / 1000, &fraction[digits..])
+        }
+        None => (0, rest),
+    };
+    let offset_seconds = match rest.as_bytes() {
+        [] | [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]
+            if [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()) =>
+        {
+            let hours = i64::from((h1 - b'0') * 10 + (h2 - b'0'));
+            let minutes = i64::from((m1 - b'0') * 10 + (m2 - b'0'));
+            if hours >= 24 || minutes >= 60 {
+                return Err(fail("the UTC offset is out of range"));
+            }
+            let seconds = hours * 3600 + minutes * 60;
+            if *sign == b'-' {
+                -seconds
+            } else {
+                seconds
+            }
+        }
+        _ => {
+            return Err(fail(
+                "unexpected text after the time; an offset is Z or ±HH:MM",
+            ))
+        }
+    };
+    let utc_seconds = parsed.assume_utc().unix_timestamp() - offset_seconds;
+    Ok(utc_seconds * 1_000_000 + micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_isoformat_outputs_are_accepted() {
+        for text in [
+            "2020-12-04T23:18:15.661016",
+            "2020-12-04T23:18:15",
+            "2020-12-04 23:18:15.5",
+            "2020-12-04T23:18:15Z",
+            "2020-12-04T23:18:15.661016+05:30",
+            "2020-12-04T23:18:15-08:00",
+        ] {
+            assert!(parse_iso8601(text).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn impossible_or_malformed_times_are_refused() {
+        for text in [
+            "2020-02-30T10:00:00",
+            "2020-12-04T24:00:00",
+            "2020-12-04T23:60:00",
+            "2020-12-04",
+            "2020-12-04X23:18:15",
+            "2020-12-04T23:18:15.",
+            "2020-12-04T23:18:15+25:00",
+            "2020-12-04T23:18:15 junk",
+            "0000-01-01T00:00:00",
+            "not a date at all!!",
+        ] {
+            assert!(parse_iso8601(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn offsets_and_fractions_name_the_same_instant() {
+        let utc = parse_iso8601("2020-12-04T23:18:15.5Z").unwrap();
+        assert_eq!(parse_iso8601("2020-12-05T00:48:15.500000+01:30"), Ok(utc));
+        assert_eq!(parse_iso8601("2020-12-04 23:18:15.5"), Ok(utc));
+        assert_eq!(utc % 1_000_000, 500_000);
+        assert_eq!(parse_iso8601("1970-01-01T00:00:01"), Ok(1_000_000));
+    }
+}
