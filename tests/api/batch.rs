@@ -5,7 +5,7 @@ use monitor_server::routes::auth::{Secret, Tokens};
 use monitor_server::server::Options;
 use serde_json::{json, Value};
 
-use crate::helpers::{
+use crate::common::{
     assert_has_message, metric, metric_with, seed_metric, spawn_app, spawn_app_with_options,
 };
 

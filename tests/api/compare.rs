@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_bad_field, assert_has_message, spawn_app, TestApp};
+use crate::common::{assert_bad_field, assert_has_message, spawn_app, TestApp};
 
 const MACHINE: &str = "c7a1e0f2b3d4e5f60718293a4b5c6d7e8f901234";
 const OTHER_MACHINE: &str = "0000e0f2b3d4e5f60718293a4b5c6d7e8f90ffff";

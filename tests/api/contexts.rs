@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{assert_bad_field, assert_has_message, context, spawn_app};
+use crate::common::{assert_bad_field, assert_has_message, context, spawn_app};
 
 #[test]
 fn posting_a_context_returns_201_with_the_stored_context_including_h() {
@@ -205,9 +205,9 @@ fn the_pytest_monitor_session_start_handshake_succeeds() {
     let (created, stored) = app.post_json("/api/v1//contexts/", &context(h));
     assert_eq!(created, 201);
     assert_eq!(stored["h"], h, "the plugin reads h back");
-    let (session_created, _) = app.post_json("/api/v1//sessions/", &crate::helpers::session("s1"));
+    let (session_created, _) = app.post_json("/api/v1//sessions/", &crate::common::session("s1"));
     assert_eq!(session_created, 201);
-    let mut m = crate::helpers::metric("test_handshake");
+    let mut m = crate::common::metric("test_handshake");
     m["context_h"] = json!(h);
     m["session_h"] = json!("s1");
     let (metric_created, _) = app.post_json("/api/v1//metrics/", &m);

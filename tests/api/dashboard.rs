@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{
+use crate::common::{
     assert_bad_field, assert_has_message, spawn_app, spawn_app_with_page_size, TestApp,
 };
 
@@ -47,7 +47,7 @@ fn metric(
 fn dashboard_app(page_size: u64) -> TestApp {
     let app = spawn_app_with_page_size(page_size);
     for h in [A, B] {
-        app.create("/api/v1/contexts/", &crate::helpers::context(h));
+        app.create("/api/v1/contexts/", &crate::common::context(h));
     }
     let ci = |pipeline: &str, build: &str, team: &str| json!({"pipeline_branch": pipeline, "pipeline_build_no": build, "team": team});
     let sessions = [

@@ -4,11 +4,11 @@
 
 use serde_json::{json, Value};
 
-use crate::dataset::{
+use crate::common::dataset::{
     all, listed, listed_session, matching, seeded_app, seeded_app_with_page_size, walk_pages, S1,
     S2, S3, S4,
 };
-use crate::helpers::{assert_has_message, metric, spawn_app_with_page_size, TestApp};
+use crate::common::{assert_has_message, metric, spawn_app_with_page_size, TestApp};
 
 fn delete(app: &TestApp, path: &str) -> (u16, Value) {
     app.send("DELETE", path, None, b"")
@@ -21,7 +21,7 @@ fn every_page(app: &TestApp, path: &str) -> Vec<usize> {
     }
     walk_pages(app, path, "")
         .iter()
-        .flat_map(crate::dataset::numbers)
+        .flat_map(crate::common::dataset::numbers)
         .collect()
 }
 
@@ -71,8 +71,9 @@ fn after_a_delete_every_count_and_name_list_follows_the_metrics_left() {
     delete(&app, &format!("/api/v1/sessions/{S2}"));
 
     let count = |path: &str| app.get(path).1["count"].as_u64().unwrap() as usize;
-    let left =
-        |keep: fn(&crate::dataset::Row) -> bool| matching(|m| m.session_h != S2 && keep(m)).len();
+    let left = |keep: fn(&crate::common::dataset::Row) -> bool| {
+        matching(|m| m.session_h != S2 && keep(m)).len()
+    };
     assert_eq!(count("/api/v1/metrics/count"), left(|_| true));
     assert_eq!(count("/api/v1/sessions/count"), 3);
     assert_eq!(
@@ -86,9 +87,9 @@ fn after_a_delete_every_count_and_name_list_follows_the_metrics_left() {
     assert_eq!(
         count(&format!(
             "/api/v1/contexts/{}/metrics/count",
-            crate::dataset::CA
+            crate::common::dataset::CA
         )),
-        left(|m| m.context_h == crate::dataset::CA)
+        left(|m| m.context_h == crate::common::dataset::CA)
     );
     assert_eq!(count(&format!("/api/v1/sessions/{S2}/metrics/count")), 0);
     // `apiXv3` had metrics in S1 and S2, `db/core` in S2 and S3: both stay.
@@ -179,7 +180,7 @@ fn after_deletes_at_the_start_and_in_the_middle_every_page_of_every_listing_is_e
     assert_eq!(app.get("/api/v1/metrics/?page=3").0, 404);
     assert_eq!(
         every_page(&app, "/api/v1/metrics/?sort=total_time&order=desc"),
-        crate::dataset::ordered_by(&left, |m| m.total_time, true)
+        crate::common::dataset::ordered_by(&left, |m| m.total_time, true)
     );
     assert_eq!(
         every_page(&app, "/api/v1/components/db%2Fcore/metrics"),

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{
+use crate::common::{
     assert_bad_field, assert_has_message, context, metric, seed_metric, session, spawn_app,
 };
 
@@ -146,7 +146,7 @@ fn a_405_lists_in_its_allow_header_the_methods_the_path_accepts() {
 #[test]
 fn head_answers_every_get_route_like_get_without_a_body() {
     let app = spawn_app();
-    app.create("/api/v1/metrics/", &crate::helpers::metric("test_head"));
+    app.create("/api/v1/metrics/", &crate::common::metric("test_head"));
 
     for path in [
         "/api/v1/metrics/",

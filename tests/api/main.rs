@@ -1,24 +1,24 @@
 //! The HTTP contract of `API.md`, checked against a real server on a free port with a fresh
-//! database per test. One binary, one module per part of the contract.
+//! database per test. One binary, one module per resource or part of the contract.
+
+#[path = "../common/mod.rs"]
+mod common;
 
 mod batch;
 mod compare;
+mod components;
 mod contexts;
+mod counts;
 mod dashboard;
-mod dataset;
 mod deleting;
+mod filters;
 mod general;
-mod helpers;
+mod items;
 mod metric_filters;
 mod metrics;
 mod openapi;
 mod pagination;
 mod persistence;
-mod queries_components;
-mod queries_counts;
-mod queries_filters;
-mod queries_items;
-mod queries_pipelines;
-mod queries_resources;
-mod queries_sessions;
+mod pipelines;
+mod resources;
 mod sessions;

@@ -5,11 +5,11 @@
 
 use monitor_server::db::query::METRIC_FILTERS;
 
-use crate::dataset::{
+use crate::common::dataset::{
     all, listed, matching, numbers, ordered_by, seeded_app, seeded_app_with_page_size, walk_pages,
     Column, CA, CB, S1, S2, S3,
 };
-use crate::helpers::{assert_bad_field, TestApp};
+use crate::common::{assert_bad_field, TestApp};
 
 /// Every metric listing route, with the metrics it lists unfiltered.
 fn metric_listings() -> Vec<(String, Vec<usize>)> {
@@ -346,7 +346,7 @@ fn every_metric_listing_takes_the_filters_sort_and_paging() {
         let keep: Vec<usize> = unfiltered
             .iter()
             .copied()
-            .filter(|n| crate::dataset::METRICS[n - 1].mem_usage >= 5.0)
+            .filter(|n| crate::common::dataset::METRICS[n - 1].mem_usage >= 5.0)
             .collect();
         let expected = ordered_by(&keep, |m| m.total_time, true);
         let found: Vec<usize> = if expected.is_empty() {

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_bad_field, metric, metric_with, seed_metric, spawn_app};
+use crate::common::{assert_bad_field, metric, metric_with, seed_metric, spawn_app};
 
 #[test]
 fn posting_a_metric_with_the_seed_field_names_returns_201_and_lists_it_with_pytest_monitor_names() {

@@ -6,7 +6,7 @@ use actix_web::http::Method;
 use monitor_server::routes::{Answer, API_PREFIX, ENDPOINTS};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_has_message, spawn_app, TestApp};
+use crate::common::{assert_has_message, spawn_app, TestApp};
 
 fn document(app: &TestApp) -> Value {
     let (status, doc) = app.get("/api/v1/openapi.json");
@@ -59,8 +59,8 @@ fn spawn_app_with_a_sample_session() -> TestApp {
 
 /// The session `sample` and its one metric, which every sample route's parameters name.
 fn store_the_sample_session(app: &TestApp) {
-    app.create("/api/v1/sessions/", &crate::helpers::session("sample"));
-    let mut metric = crate::helpers::metric("sample");
+    app.create("/api/v1/sessions/", &crate::common::session("sample"));
+    let mut metric = crate::common::metric("sample");
     for field in ["session_h", "context_h", "item_path", "item_variant"] {
         metric[field] = json!("sample");
     }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{
+use crate::common::{
     assert_bad_field, assert_has_message, context, metric, spawn_app_with_page_size, TestApp,
 };
 

@@ -5,7 +5,7 @@ use std::sync::Barrier;
 
 use serde_json::json;
 
-use crate::helpers::{context, metric, session, spawn_app};
+use crate::common::{context, metric, session, spawn_app};
 
 #[test]
 fn data_posted_before_a_restart_is_listed_by_a_new_server_on_the_same_file() {

@@ -1,0 +1,10 @@
+//! The `monitor-server` executable's commands as an operator or a CI script meets them: serving
+//! (help, version, usage errors, start-up and SIGTERM), `compare`, `import` and `prune`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod compare;
+mod import;
+mod prune;

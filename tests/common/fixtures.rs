@@ -1,0 +1,8 @@
+//! The schemas of earlier releases, to build the old databases a new binary must migrate.
+
+/// The first release's schema, which wrote `user_version` 1.
+pub const SCHEMA_V1: &str = include_str!("fixtures/schema_v1.sql");
+
+/// The second release's schema, which wrote `user_version` 2 and counted metrics with an insert
+/// trigger.
+pub const SCHEMA_V2: &str = include_str!("fixtures/schema_v2.sql");
