@@ -6,5 +6,6 @@ mod common;
 
 mod cli;
 mod compare;
+mod docs_commands;
 mod import;
 mod prune;
