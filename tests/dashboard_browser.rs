@@ -18,7 +18,7 @@ mod browser;
 mod e2e_common;
 
 #[allow(dead_code)] // the loader of the benchmarks; only `load` is needed here
-#[path = "../examples/common/store.rs"]
+#[path = "../bench/src/store.rs"]
 mod store;
 
 use std::fs;

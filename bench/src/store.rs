@@ -1,5 +1,5 @@
-//! A large, realistic store written fast: the loader of `query_bench`, shared with `bench`
-//! (each includes this file with `#[path = "common/store.rs"] mod store;`).
+//! A large, realistic store written fast: the loader of `query_bench`, shared with `bench`,
+//! `build_store` and the dashboard's browser test (which includes this file by path).
 //!
 //! [`load`] creates the schema exactly as the server does ([`Db::open`]), then inserts through one
 //! plain SQLite connection into the same `contexts`, `sessions` and `session_tags` tables

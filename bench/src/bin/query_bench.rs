@@ -2,9 +2,9 @@
 //! fast as the store grows.
 //!
 //! ```text
-//! cargo run --release --example query_bench                        # 1,000,000 metrics
-//! cargo run --release --example query_bench -- --metrics 100000    # a quicker run
-//! cargo run --release --example query_bench -- --db /tmp/big.db   # keep the store; reuse it next time
+//! cargo run --release -p monitor-server-bench --bin query_bench                     # 1,000,000 metrics
+//! cargo run --release -p monitor-server-bench --bin query_bench -- --metrics 100000 # a quicker run
+//! cargo run --release -p monitor-server-bench --bin query_bench -- --db /tmp/big.db # keep, reuse
 //! ```
 //!
 //! It fills a database in a temporary directory straight through the library (the schema of
@@ -46,9 +46,7 @@ use monitor_server::state::AppState;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 
-#[path = "common/store.rs"]
-mod store;
-use store::{load, size_of_store, stored_metrics};
+use monitor_server_bench::store::{load, size_of_store, stored_metrics};
 
 /// The p50 every route must stay under.
 const TARGET_MS: f64 = 20.0;
