@@ -46,6 +46,7 @@ use monitor_server::state::AppState;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 
+use monitor_server_bench::count::parse as number;
 use monitor_server_bench::store::{load, size_of_store, stored_metrics};
 
 /// The p50 every route must stay under.
@@ -95,12 +96,6 @@ fn parse_options() -> Result<Options, String> {
     Ok(options)
 }
 
-fn number(text: &str) -> Result<u64, String> {
-    text.replace(['_', ','], "")
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number"))
-}
-
 fn main() -> ExitCode {
     let options = match parse_options() {
         Ok(options) => options,
@@ -124,7 +119,13 @@ fn main() -> ExitCode {
         println!("reusing {} with {stored} metrics", path.display());
     } else {
         let started = Instant::now();
-        load(&path, options.metrics, options.sessions).expect("loading the store failed");
+        if let Err(err) = load(&path, options.metrics, options.sessions) {
+            eprintln!(
+                "query_bench: loading the store into {} failed: {err}",
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
         println!(
             "loaded {} metrics over {} sessions in {:.1} s",
             options.metrics,

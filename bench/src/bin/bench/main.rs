@@ -37,11 +37,11 @@
 //!
 //! `--curve` adds the cost curve: for each size (10k, 100k, 1M; 10M too with `--with-10m`; or
 //! `--sizes 10k,2M`) it loads a store straight into SQLite through the real tables (the loader of
-//! `query_bench`, `monitor_server_bench::store`), starts the binary on it and measures start-up (spawn to the
-//! "listening on" line, and to a first answer), then `--samples` (200) sequential requests each of
-//! page 1, the middle page, page -1 and `/metrics/count`, and POST throughput for `--curve-post`
-//! (5 s). Stores are deleted after each size unless `--keep DIR`, where they are kept and reused
-//! by the next run. `--curve-only` skips the headline runs.
+//! `query_bench`, `monitor_server_bench::store`), starts the binary on it and measures start-up
+//! (spawn to the "listening on" line, and to a first answer), then `--samples` (200) sequential
+//! requests each of page 1, the middle page, page -1 and `/metrics/count`, and POST throughput
+//! for `--curve-post` (5 s). Stores are deleted after each size unless `--keep DIR`, where they
+//! are kept and reused by the next run. `--curve-only` skips the headline runs.
 //!
 //! The last table lists every target of the performance issue with the measured value and PASS
 //! or MISS. Numbers are only as quiet as the machine: the first line shows its load average.
@@ -53,6 +53,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+use monitor_server_bench::count::{label as size_label, parse as number};
 
 mod ceiling;
 mod curve;
@@ -180,28 +182,6 @@ fn parse_options() -> Result<Options, String> {
     options.sizes.sort_unstable();
     options.sizes.dedup();
     Ok(options)
-}
-
-/// `10000`, `10_000`, `10k`, `1M`.
-fn number(text: &str) -> Result<u64, String> {
-    let clean = text.trim().replace(['_', ','], "");
-    let (digits, factor) = match clean.chars().last() {
-        Some('k' | 'K') => (&clean[..clean.len() - 1], 1_000),
-        Some('m' | 'M') => (&clean[..clean.len() - 1], 1_000_000),
-        _ => (clean.as_str(), 1),
-    };
-    digits
-        .parse::<u64>()
-        .map(|n| n * factor)
-        .map_err(|_| format!("`{text}` is not a number"))
-}
-
-fn size_label(n: u64) -> String {
-    match n {
-        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
-        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
-        n => n.to_string(),
-    }
 }
 
 // ------------------------------------------------------------------------------------------
