@@ -10,7 +10,7 @@ mod common;
 
 mod browser;
 #[allow(dead_code)] // the loader of the benchmarks; only `load` is needed here
-#[path = "../../examples/common/store.rs"]
+#[path = "../../bench/src/store.rs"]
 mod store;
 
 mod dashboard_browser;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Instructions per stored metric of a monitor-server binary, counted by callgrind.
 
-    python3 tools/callgrind_post.py BINARY N CONNECTIONS [batch]
+    python3 bench/tools/callgrind_post.py BINARY N CONNECTIONS [batch]
 
 Starts BINARY under `valgrind --tool=callgrind --separate-threads=yes` on a fresh database,
 stores N metrics (over CONNECTIONS keep-alive connections, each sending its POSTs one after the

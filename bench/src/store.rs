@@ -1,5 +1,5 @@
-//! A large, realistic store written fast: the loader of `query_bench`, shared with `bench`
-//! (each includes this file with `#[path = "common/store.rs"] mod store;`).
+//! A large, realistic store written fast: the loader of `query_bench`, shared with `bench`,
+//! `build_store` and the dashboard's browser test (which includes this file by path).
 //!
 //! [`load`] creates the schema exactly as the server does ([`Db::open`]), then inserts through one
 //! plain SQLite connection into the same `contexts`, `sessions` and `session_tags` tables
@@ -175,9 +175,9 @@ fn iso(micros: i64) -> String {
 }
 
 /// Fills the (new) file at `path` with `metrics` metrics spread evenly over `sessions` sessions.
-pub fn load(path: &Path, metrics: u64, sessions: u64) -> rusqlite::Result<()> {
+pub fn load(path: &Path, metrics: u64, sessions: u64) -> Result<(), Box<dyn std::error::Error>> {
     // The schema exactly as the server makes it.
-    drop(Db::open(path, 1).expect("cannot create the store"));
+    drop(Db::open(path, 1)?);
     let mut conn = Connection::open(path)?;
     conn.execute_batch(
         "PRAGMA synchronous = OFF;
