@@ -10,7 +10,7 @@
 //! metrics — the first in the seed documentation's spelling (`ctx_h`, `wall_time`, `krnl_time`),
 //! the others in pytest-monitor's (`context_h`, `total_time`, `kernel_time`) — then prints the
 //! first page of `GET /metrics/` pretty-printed. It is a smoke test for a deployment and a
-//! worked example of the request bodies; the API's contract is `API.md`.
+//! worked example of the request bodies; the API's contract is `docs/api.md`.
 //!
 //! The server's base URL is the first argument, else `MONITOR_SERVER_URL`, else
 //! `http://127.0.0.1:8050/api/v1` (plain HTTP only). Running it again against the same server

@@ -38,7 +38,7 @@ pub mod resources;
 pub mod sessions;
 pub mod ui;
 
-/// The largest request body accepted, in bytes (API.md: 1 MiB); a batch of metrics has its own
+/// The largest request body accepted, in bytes (docs/api.md: 1 MiB); a batch of metrics has its own
 /// limit ([`crate::server::Options::max_batch_bytes`]).
 pub const BODY_LIMIT: usize = 1 << 20;
 

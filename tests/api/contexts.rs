@@ -1,4 +1,4 @@
-//! API.md's Execution context record and steps 1–2 of the pytest-monitor remote protocol.
+//! docs/api.md's Execution context record and steps 1–2 of the pytest-monitor remote protocol.
 
 use serde_json::json;
 
@@ -196,7 +196,7 @@ fn listing_contexts_on_an_empty_database_answers_204() {
 
 #[test]
 fn the_pytest_monitor_session_start_handshake_succeeds() {
-    // Steps 1–4 of API.md's remote protocol, as the plugin performs them.
+    // Steps 1–4 of docs/api.md's remote protocol, as the plugin performs them.
     let app = spawn_app();
     let h = "e9188c68dd9ddeccd0a2f59422d16a2bf7337683";
 

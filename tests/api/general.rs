@@ -1,4 +1,4 @@
-//! API.md's General rules: paths, bodies, errors, and the count routes every resource has.
+//! docs/api.md's General rules: paths, bodies, errors, and the count routes every resource has.
 
 use serde_json::{json, Value};
 

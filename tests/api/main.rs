@@ -1,4 +1,4 @@
-//! The HTTP contract of `API.md`, checked against a real server on a free port with a fresh
+//! The HTTP contract of `docs/api.md`, checked against a real server on a free port with a fresh
 //! database per test. One binary, one module per resource or part of the contract.
 
 #[path = "../common/mod.rs"]

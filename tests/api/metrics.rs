@@ -1,4 +1,4 @@
-//! API.md's Metric record: both spellings, numbers, lengths, times, and the order of listing.
+//! docs/api.md's Metric record: both spellings, numbers, lengths, times, and the order of listing.
 
 use serde_json::{json, Value};
 

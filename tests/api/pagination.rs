@@ -1,4 +1,4 @@
-//! API.md's Pagination: pages from 1, negative pages from the end, `per_page`, the envelope's
+//! docs/api.md's Pagination: pages from 1, negative pages from the end, `per_page`, the envelope's
 //! links, and the 204/404/400 answers around it.
 
 use serde_json::{json, Value};

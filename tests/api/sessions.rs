@@ -1,4 +1,4 @@
-//! Sessions: API.md's Session record (description as tags, idempotent creation, prefix
+//! Sessions: docs/api.md's Session record (description as tags, idempotent creation, prefix
 //! lookup), the metrics of a session and of a context, and the session tag filter of
 //! monitor-server-api (`with_flags`, `restrict_flags`, `method`).
 

@@ -3,7 +3,7 @@
 //! go through `JsonObject::from_slice` and `Metric`/`Context`/`Session::from_json`.
 //!
 //! The parser must never panic; whatever it refuses is a 400; whatever it accepts obeys every
-//! rule of API.md (`record_rules`). For the generated objects an independent oracle also decides
+//! rule of docs/api.md (`record_rules`). For the generated objects an independent oracle also decides
 //! whether the body is valid — no key twice, no field under two spellings, every required field
 //! present, every value obeying its rule — and the parser must agree, returning the values sent.
 //! Times get a property of their own against a calendar computed here.
@@ -185,7 +185,7 @@ fn time_text() -> impl Strategy<Value = String> {
     ]
 }
 
-/// Strings: empty, short, unicode, times, and lengths around every bound of API.md.
+/// Strings: empty, short, unicode, times, and lengths around every bound of docs/api.md.
 fn text_value() -> impl Strategy<Value = String> {
     let bounds = vec![
         63usize, 64, 65, 127, 128, 129, 511, 512, 513, 2047, 2048, 2049, 4095, 4096, 4097,
@@ -391,7 +391,7 @@ proptest! {
         check_every_record(&body)?;
     }
 
-    /// Edited records against the oracle: accepted exactly when API.md says so, with the values
+    /// Edited records against the oracle: accepted exactly when docs/api.md says so, with the values
     /// sent (under whichever spelling) and the documented defaults.
     #[test]
     fn edited_records_are_accepted_exactly_when_the_contract_allows_and_as_sent(edit in edit()) {

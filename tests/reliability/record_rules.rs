@@ -1,4 +1,4 @@
-//! API.md's record rules as data, for the tests that check them from outside: each field of a
+//! docs/api.md's record rules as data, for the tests that check them from outside: each field of a
 //! metric, an execution context and a session with its input spellings, what it must be, and
 //! whether it may be left out. `input` derives its bad bodies from these tables and
 //! `fuzz_parser` its oracle.
@@ -52,7 +52,7 @@ const fn text(non_empty: bool, max: usize) -> Rule {
     Rule::Text { non_empty, max }
 }
 
-/// A metric (API.md "Metric").
+/// A metric (docs/api.md "Metric").
 pub const METRIC_FIELDS: &[Field] = &[
     field("session_h", text(true, 128)),
     Field {
@@ -79,7 +79,7 @@ pub const METRIC_FIELDS: &[Field] = &[
     field("mem_usage", Rule::Number),
 ];
 
-/// An execution context (API.md "Execution context"); free text is bounded at 4096 characters.
+/// An execution context (docs/api.md "Execution context"); free text is bounded at 4096 characters.
 pub const CONTEXT_FIELDS: &[Field] = &[
     field("h", text(true, 128)),
     field("cpu_count", Rule::Count),
@@ -97,7 +97,7 @@ pub const CONTEXT_FIELDS: &[Field] = &[
     field("python_info", text(false, 4096)),
 ];
 
-/// A session (API.md "Session").
+/// A session (docs/api.md "Session").
 pub const SESSION_FIELDS: &[Field] = &[
     field("session_h", text(true, 128)),
     field("run_date", Rule::Time),

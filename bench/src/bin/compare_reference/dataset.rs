@@ -37,7 +37,7 @@ pub(crate) fn contexts() -> Vec<Value> {
     ]
 }
 
-/// Run dates in `T` form only: the reference stores a space-separated one (which API.md accepts)
+/// Run dates in `T` form only: the reference stores a space-separated one (which docs/api.md accepts)
 /// but then fails with 500 on every listing that includes it, so it cannot be compared.
 pub(crate) fn sessions() -> Vec<Value> {
     vec![

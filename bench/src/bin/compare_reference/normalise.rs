@@ -13,29 +13,29 @@ use crate::requests::{percent_decode, Reply};
 /// [`normalise_ours`], [`normalise_reference`] and [`normalise_both`]; where one relies on a fact
 /// of the data set, its reason says so.
 pub(crate) const DELIBERATE: &[(&str, &str)] = &[
-    ("description", "we list a session's `description` object beside its `tags` (API.md); the reference lists only `tags`"),
-    ("run_date", "the reference re-parses run_date and rewrites it (Z as +00:00, fraction padded to 6 digits); we return it exactly as sent (API.md)"),
+    ("description", "we list a session's `description` object beside its `tags` (docs/api.md); the reference lists only `tags`"),
+    ("run_date", "the reference re-parses run_date and rewrites it (Z as +00:00, fraction padded to 6 digits); we return it exactly as sent (docs/api.md)"),
     ("numbers", "the reference marshals cpu_frequency as an integer (2400), we as the number sent (2400.0): numbers compare by value"),
-    ("cpu_frequency", "the reference truncates cpu_frequency to an integer (2893.202 -> 2893); we keep the number as sent (API.md: number, MHz)"),
-    ("null_links", "the reference writes `prev_url`/`next_url: null` where a model is marshalled without skip_none; we omit them (API.md)"),
+    ("cpu_frequency", "the reference truncates cpu_frequency to an integer (2893.202 -> 2893); we keep the number as sent (docs/api.md: number, MHz)"),
+    ("null_links", "the reference writes `prev_url`/`next_url: null` where a model is marshalled without skip_none; we omit them (docs/api.md)"),
     ("link_form", "page links: Flask's url_for writes the path as the route declares it (no trailing slash, its own parameter order and escaping); ours keep the request's query and add `/` before `?`; both resolve on our server"),
-    ("empty_204", "an empty result answers 204 (API.md); the reference answers 200 with an empty list where its handler sets no status (resources, /components/<c>/pipelines...)"),
-    ("ranked_envelope", "resource rankings are not paged (API.md); the reference marshals them through a pageable model, adding total_page: 1 and null links"),
-    ("empty_component", "components never include the empty one (API.md); the reference lists \"\" and counts it (its max(count, count - 1) is count) [the data set has metrics without component]"),
+    ("empty_204", "an empty result answers 204 (docs/api.md); the reference answers 200 with an empty list where its handler sets no status (resources, /components/<c>/pipelines...)"),
+    ("ranked_envelope", "resource rankings are not paged (docs/api.md); the reference marshals them through a pageable model, adding total_page: 1 and null links"),
+    ("empty_component", "components never include the empty one (docs/api.md); the reference lists \"\" and counts it (its max(count, count - 1) is count) [the data set has metrics without component]"),
     ("null_pipeline", "a session without a pipeline_branch tag is not a pipeline; the reference's /components/<c>/pipelines lists it as null"),
     ("unordered", "lists of names (components, pipelines, builds, session hashes) compare as sets: the reference's SQL has no ORDER BY; ours sorts (builds numerically)"),
-    ("unpaged_pipelines", "GET /pipelines/ is paged like every listing (API.md); the reference answers the whole list without total_page, whatever the page"),
+    ("unpaged_pipelines", "GET /pipelines/ is paged like every listing (docs/api.md); the reference answers the whole list without total_page, whatever the page"),
     ("error_bodies", "error bodies are worded differently (ours add `errors`, the reference's are Flask's): when both answer the same error status, bodies are not compared"),
-    ("unknown_resource", "an unknown resource is a 400 listing the valid names (API.md); the reference fails with 500 (KeyError)"),
-    ("page_zero", "page=0 is a 400 (API.md); the reference answers 404"),
-    ("page_not_integer", "a non-integer page is a 400 (API.md); the reference silently serves page 1"),
-    ("scm_sessions_tags", "/filters/scm/<p>/sessions lists each session's tags as every session listing does (API.md); the reference marshals bare rows there and writes `tags: null`"),
-    ("exact_match", "`<c>` in /components/<c>/metrics is matched exactly (API.md); the reference uses LIKE, so case and `_`/`%` are loose there"),
-    ("literal_like", "`%`, `_` in a like/<p> pattern are plain characters (API.md: a substring match); the reference passes them to LIKE as wildcards"),
+    ("unknown_resource", "an unknown resource is a 400 listing the valid names (docs/api.md); the reference fails with 500 (KeyError)"),
+    ("page_zero", "page=0 is a 400 (docs/api.md); the reference answers 404"),
+    ("page_not_integer", "a non-integer page is a 400 (docs/api.md); the reference silently serves page 1"),
+    ("scm_sessions_tags", "/filters/scm/<p>/sessions lists each session's tags as every session listing does (docs/api.md); the reference marshals bare rows there and writes `tags: null`"),
+    ("exact_match", "`<c>` in /components/<c>/metrics is matched exactly (docs/api.md); the reference uses LIKE, so case and `_`/`%` are loose there"),
+    ("literal_like", "`%`, `_` in a like/<p> pattern are plain characters (docs/api.md: a substring match); the reference passes them to LIKE as wildcards"),
     ("unknown_params", "a query parameter a listing does not know is a 400 naming the valid ones, so a misspelt filter is not silently ignored; the reference ignores it"),
     ("bad_method", "a `method` other than match_any/match_all is a 400; the reference treats anything but match_any as match_all"),
-    ("empty_any_page", "an empty collection answers 204 whatever the page asked (API.md, pytest-monitor's protocol); the reference's paginate 404s every page but the first"),
-    ("idempotent_create", "re-creating an identical context or session answers 201 with the stored record (API.md: xdist workers race to create it); the reference fails with 500 (IntegrityError)"),
+    ("empty_any_page", "an empty collection answers 204 whatever the page asked (docs/api.md, pytest-monitor's protocol); the reference's paginate 404s every page but the first"),
+    ("idempotent_create", "re-creating an identical context or session answers 201 with the stored record (docs/api.md: xdist workers race to create it); the reference fails with 500 (IntegrityError)"),
     ("empty_flag", "an empty name in with_flags (`a,,b`) is skipped, the others keeping their restrict_flags by position; the reference fails with 500 (JSON path `$.`), so it is asked the same without the empty name"),
     ("bad_direction", "a direction other than head/tail is a 400 naming both; the reference has no such route (404)"),
     ("bad_rows", "an n that is not a positive integer is a 400; the reference has no route for a non-integer (404) and answers n=0 with an empty list"),
@@ -183,7 +183,7 @@ pub(crate) fn each_object(value: &mut Value, f: &mut dyn FnMut(&mut Map<String, 
 
 pub(crate) const RESOURCES: [&str; 5] = ["memory", "cpu", "user_time", "kernel_time", "total_time"];
 
-/// Rewrites the reference's reply where it departs from API.md on purpose-known points.
+/// Rewrites the reference's reply where it departs from docs/api.md on purpose-known points.
 pub(crate) fn normalise_reference(probe: &Probe, reply: &mut Reply, rules: &mut Rules) {
     if probe.route.starts_with("/resources/") {
         let resource = probe.param("resource").unwrap_or_default();
@@ -322,7 +322,7 @@ pub(crate) fn normalise_reference(probe: &Probe, reply: &mut Reply, rules: &mut 
             names.retain(|n| !n.is_null());
         }
     }
-    // an empty list answered 200: what API.md answers 204 for
+    // an empty list answered 200: what docs/api.md answers 204 for
     let empty = ["metrics", "components", "pipelines", "builds", "sessions"]
         .iter()
         .any(|key| {
