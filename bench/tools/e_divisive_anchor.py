@@ -2,7 +2,7 @@
 (signal-processing-algorithms) on the series that `changes_eval` wrote, as shipped and with the
 same minimum magnitude as ours.
 
-    python e_divisive_anchor.py SERIES.json OUT.json --min-percent 5 --min-absolute 0.1
+    python e_divisive_anchor.py SERIES.json OUT.json --min-percent 5 --min-absolute 0.1 --min-sigma 2
 
 SERIES.json is {"series": [[value, ...], ...]}; OUT.json gets, per variant, the change indexes
 found in each series (where the new level starts) and the seconds spent in the algorithm alone.
@@ -24,23 +24,35 @@ PERMUTATIONS = 100
 SEED = 1234
 
 
-def big_enough(before, after, min_percent, min_absolute):
-    """The minimum magnitude as monitor-server judges it: beyond the percentage and the floor."""
+MAD_TO_SD = 1.4826
+
+
+def big_enough(left, right, minimum):
+    """The minimum magnitude as monitor-server judges it: beyond the percentage, the floor and
+    a number of robust noise standard deviations around the two medians."""
+    min_percent, min_absolute, min_sigma = minimum
+    before, after = statistics.median(left), statistics.median(right)
     size = abs(after - before)
-    return size > min_percent / 100.0 * abs(before) and size >= min_absolute
+    deviations = [abs(v - before) for v in left] + [abs(v - after) for v in right]
+    noise_sd = MAD_TO_SD * statistics.median(deviations)
+    return (
+        size > min_percent / 100.0 * abs(before)
+        and size >= min_absolute
+        and size > min_sigma * noise_sd
+    ), size
 
 
-def filtered(values, indexes, min_percent, min_absolute):
+def filtered(values, indexes, minimum):
     """Drops, the smallest first, the changes whose stretch medians move less than the minimum."""
     kept = sorted(indexes)
     while True:
         bounds = [0] + kept + [len(values)]
         weakest = None
         for i in range(len(kept)):
-            before = statistics.median(values[bounds[i] : bounds[i + 1]])
-            after = statistics.median(values[bounds[i + 1] : bounds[i + 2]])
-            if not big_enough(before, after, min_percent, min_absolute):
-                size = abs(after - before)
+            left = values[bounds[i] : bounds[i + 1]]
+            right = values[bounds[i + 1] : bounds[i + 2]]
+            enough, size = big_enough(left, right, minimum)
+            if not enough:
                 if weakest is None or size < weakest[1]:
                     weakest = (i, size)
         if weakest is None:
@@ -54,6 +66,7 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--min-percent", type=float, required=True)
     parser.add_argument("--min-absolute", type=float, required=True)
+    parser.add_argument("--min-sigma", type=float, required=True)
     args = parser.parse_args()
     with open(args.series) as f:
         series = json.load(f)["series"]
@@ -69,7 +82,7 @@ def main():
 
     started = time.perf_counter()
     magnitude = [
-        filtered(values, found, args.min_percent, args.min_absolute)
+        filtered(values, found, (args.min_percent, args.min_absolute, args.min_sigma))
         for values, found in zip(series, raw)
     ]
     filter_seconds = time.perf_counter() - started

@@ -1,7 +1,7 @@
 //! Candidate change points by binary segmentation on ranks: in each stretch, the split with the
-//! largest standardized Wilcoxon rank-sum statistic, or failing that the middle part with the
-//! largest one, kept when a permutation test says that few reorderings of the stretch do as
-//! well.
+//! largest standardized Wilcoxon rank-sum statistic, kept when a permutation test says that
+//! few reorderings of the stretch do as well; failing that, the middle part with the largest
+//! one, kept when its Bonferroni-corrected p-value is small enough.
 //!
 //! Ranks make the search blind to how far an outlier lies (it only ever holds the top rank), and
 //! the permutation test makes its p-value exact for any distribution of the noise, with the
@@ -43,7 +43,7 @@ pub(crate) fn splits(values: &[f64], search: &Search) -> Vec<Split> {
         let mut rng = SplitMix64::new(search.seed ^ stretch_key(start, end));
         let step = stretch
             .best_step(&stretch.centred)
-            .map(|(at, z)| (at, stretch.p_value(Shape::Step, z, alpha, search, &mut rng)))
+            .map(|(at, z)| (at, stretch.step_p_value(z, alpha, search, &mut rng)))
             .filter(|(_, p)| *p <= alpha);
         if let Some((at, p_value)) = step {
             found.push(Split {
@@ -56,7 +56,7 @@ pub(crate) fn splits(values: &[f64], search: &Search) -> Vec<Split> {
         }
         let bump = stretch
             .best_bump(&stretch.centred)
-            .map(|(at, z)| (at, stretch.p_value(Shape::Bump, z, alpha, search, &mut rng)))
+            .map(|(at, z)| (at, stretch.bonferroni(Shape::Bump, z)))
             .filter(|(_, p)| *p <= alpha);
         if let Some(((from, to), p_value)) = bump {
             for at in [from, to] {
@@ -81,7 +81,8 @@ enum Shape {
     Step,
     /// Two splits: the level between differs from the level around, as when a regression is
     /// fixed a few builds later. A single split scores such a stretch poorly, since each side
-    /// of either split mixes both levels.
+    /// of either split mixes both levels. Its search is quadratic in the stretch's length, too
+    /// slow to repeat for hundreds of permutations: its p-value is the Bonferroni bound.
     Bump,
 }
 
@@ -150,13 +151,12 @@ impl Stretch {
             if z > 0.0 && best.is_none_or(|(_, b)| z > b) {
                 best = Some(((from, to), z));
             }
-            false
         });
         best
     }
 
-    /// Calls `visit(from, to, |z|)` for every middle part until it returns true.
-    fn scan_bumps(&self, prefix: &[f64], mut visit: impl FnMut(usize, usize, f64) -> bool) {
+    /// Calls `visit(from, to, |z|)` for every middle part.
+    fn scan_bumps(&self, prefix: &[f64], mut visit: impl FnMut(usize, usize, f64)) {
         let (n, m) = (self.centred.len(), self.min_segment);
         if n < 3 * m {
             return;
@@ -164,9 +164,7 @@ impl Stretch {
         for from in m..=n - 2 * m {
             for to in from + m..=n - m {
                 let z = ((prefix[to] - prefix[from]) * self.inverse_sd[to - from]).abs();
-                if visit(from, to, z) {
-                    return;
-                }
+                visit(from, to, z);
             }
         }
     }
@@ -183,21 +181,26 @@ impl Stretch {
         }
     }
 
-    /// The p-value of the best `shape` scoring `observed`. When the normal approximation with
-    /// a Bonferroni correction for the places searched already puts it below `alpha`, that
-    /// bound is the answer: a large change costs no permutations. Otherwise it is the share of
-    /// random reorderings whose best `shape` scores at least `observed`, counting the observed
-    /// order itself, stopping as soon as the answer is known to be above `alpha` (after a
-    /// handful of permutations on a stretch without a change).
-    fn p_value(
+    /// The normal approximation's p-value of a best `shape` scoring `observed`, times the
+    /// number of places searched: an upper bound (the rank sums' tails are lighter than the
+    /// normal's), and close to the permutation p-value when it is small.
+    fn bonferroni(&self, shape: Shape, observed: f64) -> f64 {
+        (self.places(shape) * normal_two_sided_p(observed)).min(1.0)
+    }
+
+    /// The p-value of the best step scoring `observed`. When the Bonferroni bound is already
+    /// below `alpha`, it is the answer: a large change costs no permutation. Otherwise it is the
+    /// share of random reorderings whose best step scores at least `observed`, counting the
+    /// observed order itself, stopping as soon as the answer is known to be above `alpha`
+    /// (after a handful of permutations on a stretch without a change).
+    fn step_p_value(
         &self,
-        shape: Shape,
         observed: f64,
         alpha: f64,
         search: &Search,
         rng: &mut SplitMix64,
     ) -> f64 {
-        let bound = self.places(shape) * normal_two_sided_p(observed);
+        let bound = self.bonferroni(Shape::Step, observed);
         if bound <= alpha {
             return bound;
         }
@@ -207,19 +210,7 @@ impl Stretch {
         let mut shuffled = self.centred.clone();
         let mut at_least = 0usize;
         for done in 1..=search.permutations {
-            let reaches = match shape {
-                Shape::Step => self.shuffled_step_reaches(&mut shuffled, threshold, rng),
-                Shape::Bump => {
-                    shuffle(&mut shuffled, rng);
-                    let mut reaches = false;
-                    self.scan_bumps(&prefix_sums(&shuffled), |_, _, z| {
-                        reaches = z >= threshold;
-                        reaches
-                    });
-                    reaches
-                }
-            };
-            at_least += usize::from(reaches);
+            at_least += usize::from(self.shuffled_step_reaches(&mut shuffled, threshold, rng));
             if at_least >= give_up {
                 return (at_least + 1) as f64 / (done + 1) as f64;
             }
@@ -262,14 +253,6 @@ fn prefix_sums(values: &[f64]) -> Vec<f64> {
         sums.push(sum);
     }
     sums
-}
-
-/// Fisher–Yates.
-fn shuffle(values: &mut [f64], rng: &mut SplitMix64) {
-    for i in 0..values.len().saturating_sub(1) {
-        let j = i + rng.below(values.len() - i);
-        values.swap(i, j);
-    }
 }
 
 /// Ranks from 1, equal values sharing the mean of their ranks.

@@ -314,6 +314,7 @@ fn anchor(
         .arg(&out)
         .args(["--min-percent", &params.min_percent.to_string()])
         .args(["--min-absolute", &params.min_absolute.to_string()])
+        .args(["--min-sigma", &params.min_sigma.to_string()])
         .status()?;
     if !status.success() {
         return Err(format!("the anchor script failed: {status}").into());
@@ -530,17 +531,21 @@ fn print_drift_and_noise(tests: &[Test], analyses: &[Analysis]) {
          label right for {labelled_right} of {}",
         errors.len()
     );
-    let slowest = tests
+    let mut times: Vec<(Duration, Kind)> = tests
         .iter()
         .map(|t| {
             let started = Instant::now();
             let _ = analyze(&t.values, &Params::time());
-            started.elapsed()
+            (started.elapsed(), t.kind)
         })
-        .max()
-        .unwrap_or_default();
-    println!(
-        "ours, slowest single series: {:.3} ms",
-        slowest.as_secs_f64() * 1000.0
-    );
+        .collect();
+    times.sort_by_key(|(time, _)| *time);
+    let ms = |time: Duration| time.as_secs_f64() * 1000.0;
+    if let Some((slowest, kind)) = times.last() {
+        println!(
+            "ours, one series: median {:.3} ms, slowest {:.3} ms (a {kind:?} test)",
+            ms(times[times.len() / 2].0),
+            ms(*slowest)
+        );
+    }
 }
