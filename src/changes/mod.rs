@@ -252,13 +252,12 @@ fn settle(values: &[f64], mut splits: Vec<Split>, params: &Params) -> Vec<Change
 }
 
 /// Moves each split by up to [`REFINE_BY`] builds to where two levels fit its stretch best.
-/// Ranks only order the values, so a value of the old level that happens to be the highest of
-/// its kind can pull the split one build too far; the values themselves tell.
+/// Ranks only order the values, so an outlier next to the change, or a value of the old level
+/// that happens to be the highest of its kind, can pull the split a few builds off; the values
+/// themselves tell.
 fn refine(values: &[f64], splits: &mut [Split], min_segment: usize) {
     for i in 0..splits.len() {
-        let from = if i == 0 { 0 } else { splits[i - 1].index };
-        let to = splits.get(i + 1).map_or(values.len(), |s| s.index);
-        let at = splits[i].index;
+        let (from, at, to) = stretch_of(values, splits, i);
         let cost = |c: usize| {
             let (left, right) = (&values[from..c], &values[c..to]);
             absolute_deviations(left, median(left)) + absolute_deviations(right, median(right))
