@@ -6,6 +6,7 @@
 //! `routes` (HTTP only), `commands` (the CLI's other verbs), and `server` which ties them up.
 #![forbid(unsafe_code)]
 
+pub mod changes;
 pub mod commands;
 pub mod compare;
 pub mod config;
