@@ -16,8 +16,10 @@ use actix_web::{web, App, HttpServer};
 use crate::config::ServeArgs;
 use crate::dashboard;
 use crate::db::{self, Db, OpenError};
-use crate::routes::auth::{self, Tokens};
-use crate::routes::{self, limits, ui};
+use crate::routes::docs::ApiDocument;
+use crate::routes::middleware::auth::{self, Tokens};
+use crate::routes::middleware::{limits, normalize};
+use crate::routes::{self, ui};
 use crate::state::AppState;
 
 /// Read connections per server. A read holds one only while its query runs (a millisecond for a
@@ -100,14 +102,17 @@ pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io:
     // Not waited for: a request that needs the figures first waits for them.
     let _ = dashboard::warm_up(&state.db, dashboard.clone().into_inner());
     let batch_limit = web::Data::new(routes::metrics::BatchLimit(options.max_batch_bytes));
+    // Built once, from the route table, rather than by the route it describes.
+    let document = web::Data::new(ApiDocument::build());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(tokens.clone())
             .app_data(dashboard.clone())
             .app_data(batch_limit.clone())
+            .app_data(document.clone())
             .wrap(from_fn(auth::require_tokens))
-            .wrap(from_fn(routes::normalize_path))
+            .wrap(from_fn(normalize::normalize_path))
             .wrap(from_fn(limits::close_on_unread_body))
             .configure(ui::configure)
             .configure(routes::configure)

@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection};
 use serde::Serialize;
-use serde_json::{json, Value};
 
 use crate::db::query::like_escape;
 use crate::error::ApiError;
@@ -161,21 +160,6 @@ impl Default for Thresholds {
     }
 }
 
-/// The query parameters of `/compare`: name, JSON type, whether required, and what it does.
-/// The handler accepts exactly these, and the OpenAPI document lists them from here.
-pub const PARAMETERS: [(&str, &str, bool, &str); 10] = [
-    ("baseline", "string", true, "The side compared against: session:<hash or unique prefix>, scm:<ref prefix>, build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or last:<pipeline>/<n> (the n latest builds, not counting the candidate's)."),
-    ("candidate", "string", true, "The side judged, in the same forms as baseline."),
-    ("max_slowdown", "number", false, "Percent of wall-time growth beyond which a test regressed (default 20; a trailing % is accepted)."),
-    ("max_memory_growth", "number", false, "Percent of memory growth beyond which a test regressed (default 10)."),
-    ("max_cpu_slowdown", "number", false, "Percent of CPU-time growth beyond which a test regressed; when absent CPU time is reported but not judged."),
-    ("min_time", "number", false, "Seconds: wall- and CPU-time changes smaller than this are never a regression or an improvement (default 0.1)."),
-    ("min_memory", "number", false, "MB: memory changes smaller than this are never a regression or an improvement (default 1)."),
-    ("sigma", "number", false, "With 2 or more baseline runs, a change must also exceed this many standard deviations of the baseline (default 3)."),
-    ("ignore_context", "boolean", false, "true: compare each test across machines (execution contexts) instead of within each (default false)."),
-    ("only", "string", false, "Comma-separated verdicts to list (regressed, improved, missing, new, unchanged); the summary still counts every test."),
-];
-
 /// A parsed `/compare` request.
 #[derive(Debug, Clone)]
 pub struct CompareRequest {
@@ -187,101 +171,6 @@ pub struct CompareRequest {
     pub thresholds: Thresholds,
     /// The verdicts to list; `None` for all.
     pub only: Option<Vec<Verdict>>,
-}
-
-impl CompareRequest {
-    /// Reads a request's query string; an unknown, repeated, missing or invalid parameter is a
-    /// 400 naming it.
-    pub fn from_query(query: &[(String, String)]) -> Result<CompareRequest, ApiError> {
-        let names: Vec<&str> = PARAMETERS.iter().map(|(name, ..)| *name).collect();
-        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-        for (key, value) in query {
-            let Some(name) = names.iter().find(|name| **name == key) else {
-                return Err(ApiError::bad_field(
-                    format!("`{key}` is not a known query parameter of /compare."),
-                    key,
-                    format!("is not one of: {}", names.join(", ")),
-                ));
-            };
-            if seen.insert(name, value).is_some() {
-                return Err(ApiError::bad_field(
-                    "A query parameter is given twice.",
-                    key,
-                    "is given more than once",
-                ));
-            }
-        }
-        let side = |name: &str| -> Result<(String, SideSpec), ApiError> {
-            let text = seen.get(name).ok_or_else(|| {
-                ApiError::bad_field(
-                    format!("The {name} to compare is missing."),
-                    name,
-                    format!("is required: one of {SPEC_FORMS}"),
-                )
-            })?;
-            let spec = SideSpec::parse(text).map_err(|reason| {
-                ApiError::bad_field(format!("The {name} `{text}` is not valid."), name, reason)
-            })?;
-            Ok((text.to_string(), spec))
-        };
-        let number = |name: &str, default: f64| -> Result<f64, ApiError> {
-            match seen.get(name) {
-                None => Ok(default),
-                Some(text) => parse_number(text).ok_or_else(|| {
-                    ApiError::bad_field(
-                        format!("The {name} `{text}` is not valid."),
-                        name,
-                        "must be a number, 0 or more",
-                    )
-                }),
-            }
-        };
-        let defaults = Thresholds::default();
-        let thresholds = Thresholds {
-            max_slowdown: number("max_slowdown", defaults.max_slowdown)?,
-            max_memory_growth: number("max_memory_growth", defaults.max_memory_growth)?,
-            max_cpu_slowdown: match seen.get("max_cpu_slowdown") {
-                None => None,
-                Some(_) => Some(number("max_cpu_slowdown", 0.0)?),
-            },
-            min_time: number("min_time", defaults.min_time)?,
-            min_memory: number("min_memory", defaults.min_memory)?,
-            sigma: number("sigma", defaults.sigma)?,
-            ignore_context: match seen.get("ignore_context").copied() {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(other) => {
-                    return Err(ApiError::bad_field(
-                        format!("The ignore_context `{other}` is not valid."),
-                        "ignore_context",
-                        "must be true or false",
-                    ))
-                }
-            },
-        };
-        let only = match seen.get("only") {
-            None => None,
-            Some(text) => Some(
-                text.split(',')
-                    .map(|word| {
-                        Verdict::named(word.trim()).ok_or_else(|| {
-                            ApiError::bad_field(
-                                format!("`{word}` is not a verdict."),
-                                "only",
-                                "must list verdicts among: regressed, improved, missing, new, unchanged",
-                            )
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
-        Ok(CompareRequest {
-            baseline: side("baseline")?,
-            candidate: side("candidate")?,
-            thresholds,
-            only,
-        })
-    }
 }
 
 /// A finite number of 0 or more, optionally followed by `%` (thresholds are written `20%` or `20`).
@@ -332,7 +221,8 @@ impl Verdict {
         }
     }
 
-    fn named(name: &str) -> Option<Verdict> {
+    /// The verdict of this name.
+    pub fn named(name: &str) -> Option<Verdict> {
         Verdict::ALL.into_iter().find(|v| v.name() == name)
     }
 }
@@ -973,70 +863,6 @@ fn notes(
         ));
     }
     notes
-}
-
-// ---------------------------------------------------------------- the document
-
-/// The schemas of the answer, for the OpenAPI document.
-pub fn openapi_schemas() -> Value {
-    let number_or_null =
-        |description: &str| json!({"type": "number", "nullable": true, "description": description});
-    let verdicts: Vec<&str> = Verdict::ALL.iter().map(|v| v.name()).collect();
-    json!({
-        "Comparison": {"type": "object",
-            "required": ["baseline", "candidate", "thresholds", "summary", "notes", "tests"],
-            "properties": {
-                "baseline": {"$ref": "#/components/schemas/ComparisonSide"},
-                "candidate": {"$ref": "#/components/schemas/ComparisonSide"},
-                "thresholds": {"type": "object", "description": "The thresholds applied (the query's, or the defaults).",
-                    "properties": {
-                        "max_slowdown": {"type": "number"}, "max_memory_growth": {"type": "number"},
-                        "max_cpu_slowdown": {"type": "number", "nullable": true},
-                        "min_time": {"type": "number"}, "min_memory": {"type": "number"},
-                        "sigma": {"type": "number"}, "ignore_context": {"type": "boolean"}}},
-                "summary": {"type": "object", "description": "How many tests got each verdict (whatever `only` lists).",
-                    "properties": {
-                        "regressed": {"type": "integer"}, "improved": {"type": "integer"},
-                        "missing": {"type": "integer"}, "new": {"type": "integer"},
-                        "unchanged": {"type": "integer"}, "total": {"type": "integer"}}},
-                "notes": {"type": "array", "items": {"type": "string"},
-                    "description": "Remarks on the comparison itself, such as sides that share no machine."},
-                "tests": {"type": "array", "items": {"$ref": "#/components/schemas/ComparedTest"},
-                    "description": "Regressed (largest relative change first), improved, missing, new, unchanged."}
-            }},
-        "ComparisonSide": {"type": "object", "required": ["spec", "runs", "run_names", "sessions"],
-            "properties": {
-                "spec": {"type": "string", "description": "The side as written."},
-                "runs": {"type": "integer", "description": "Runs: pipeline builds, or SCM references of untagged sessions."},
-                "run_names": {"type": "array", "items": {"type": "string"}},
-                "sessions": {"type": "array", "items": {"type": "string"}, "description": "Session hashes."}
-            }},
-        "ComparedTest": {"type": "object",
-            "required": ["context_h", "item_path", "item_variant", "item", "item_fs_loc", "component",
-                         "verdict", "reasons", "baseline_runs", "candidate_runs", "total_time", "cpu_time", "mem_usage"],
-            "properties": {
-                "context_h": {"type": "string", "nullable": true, "description": "The machine; null with ignore_context=true."},
-                "item_path": {"type": "string"}, "item_variant": {"type": "string"},
-                "item": {"type": "string"}, "item_fs_loc": {"type": "string"}, "component": {"type": "string"},
-                "verdict": {"type": "string", "enum": verdicts},
-                "reasons": {"type": "array", "items": {"type": "string"}},
-                "baseline_runs": {"type": "integer"}, "candidate_runs": {"type": "integer"},
-                "total_time": {"$ref": "#/components/schemas/MetricChange"},
-                "cpu_time": {"$ref": "#/components/schemas/MetricChange"},
-                "mem_usage": {"$ref": "#/components/schemas/MetricChange"}
-            }},
-        "MetricChange": {"type": "object",
-            "required": ["baseline", "candidate", "change", "change_percent"],
-            "properties": {
-                "baseline": number_or_null("Mean over the baseline's runs; null for a new test."),
-                "candidate": number_or_null("Mean over the candidate's runs; null for a missing test."),
-                "change": number_or_null("candidate - baseline."),
-                "change_percent": number_or_null("The change in percent of the baseline; null when the baseline is 0."),
-                "baseline_sd": {"type": "number", "description": "Standard deviation over the baseline's runs, with 2 or more."},
-                "verdict": {"type": "string", "enum": ["regressed", "improved", "unchanged"],
-                    "description": "This metric's verdict, when it is judged."}
-            }}
-    })
 }
 
 #[cfg(test)]

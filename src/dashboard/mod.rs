@@ -18,63 +18,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::db::{Db, Selection};
 use crate::error::ApiError;
-use crate::routes::pagination::{PageRequest, Window};
-
-// ---------------------------------------------------------------- the request
-
-/// What a query parameter of a dashboard route is, for the handler and the OpenAPI document:
-/// name, JSON type (`array` for a repeatable one), whether required, and what it does.
-pub type ParamDoc = (&'static str, &'static str, bool, &'static str);
-
-/// The filters `/runs` and `/tests` share.
-const FILTER_PARAMS: [ParamDoc; 5] = [
-    ("component", "string", false, "Only sessions that reported metrics of this component (for /tests: only the metrics of this component)."),
-    ("pipeline", "string", false, "Only sessions tagged pipeline_branch with this value."),
-    ("build", "string", false, "Only sessions tagged pipeline_build_no with this value."),
-    ("tag", "array", false, "NAME:VALUE, repeatable: only sessions whose tag NAME is VALUE, for every tag given (the first `:` separates name and value)."),
-    ("scm_ref", "string", false, "Only sessions with this SCM reference, exactly."),
-];
-
-/// The query parameters of `GET /runs`, besides `page` and `per_page`.
-pub const RUNS_PARAMS: [ParamDoc; 5] = FILTER_PARAMS;
-
-/// The query parameters of `GET /tests`, besides `page` and `per_page`.
-pub const TESTS_PARAMS: [ParamDoc; 7] = [
-    FILTER_PARAMS[0],
-    FILTER_PARAMS[1],
-    FILTER_PARAMS[2],
-    FILTER_PARAMS[3],
-    FILTER_PARAMS[4],
-    ("context_h", "string", false, "Only the metrics measured on this execution context."),
-    ("sort", "string", false, "slowest (the default): tests ranked by their largest total_time in the selection, largest first; hungriest: by their largest mem_usage."),
-];
-
-/// The query parameters of `GET /tests/trend`.
-pub const TREND_PARAMS: [ParamDoc; 4] = [
-    ("item_path", "string", true, "The test's module, exactly."),
-    (
-        "item_variant",
-        "string",
-        true,
-        "The test's variant (name with parameters), exactly.",
-    ),
-    (
-        "context_h",
-        "string",
-        false,
-        "Only the points of this execution context.",
-    ),
-    (
-        "limit",
-        "integer",
-        false,
-        "The latest N points of each context (default 1000, at most 10000).",
-    ),
-];
 
 /// `/runs` and `/tests` rows per page when the client sends no `per_page`.
 pub const RUNS_PER_PAGE: u64 = 50;
@@ -89,118 +36,22 @@ pub const MAX_TAG_VALUES: u64 = 100;
 /// The most `tag=` conditions one request may give (each is a condition of the query).
 pub const MAX_TAGS: usize = 64;
 
-/// The query parameters of a request checked against a route's list: an unknown one, or one
-/// given twice that is not repeatable (`array`), is a 400 naming it. `page` and `per_page` are
-/// allowed with `paging` (and checked by [`crate::routes::pagination::PageRequest`]).
-pub struct Params<'q> {
-    pairs: &'q [(String, String)],
-}
-
-impl<'q> Params<'q> {
-    /// Checks `pairs` against `allowed`.
-    pub fn check(
-        pairs: &'q [(String, String)],
-        allowed: &[ParamDoc],
-        paging: bool,
-    ) -> Result<Self, ApiError> {
-        for (i, (key, _)) in pairs.iter().enumerate() {
-            if paging && (key == "page" || key == "per_page") {
-                continue;
-            }
-            let Some((_, kind, ..)) = allowed.iter().find(|(name, ..)| name == key) else {
-                let mut valid: Vec<&str> = if paging {
-                    vec!["page", "per_page"]
-                } else {
-                    vec![]
-                };
-                valid.extend(allowed.iter().map(|(name, ..)| *name));
-                let reason = if valid.is_empty() {
-                    "this route takes no query parameters".to_owned()
-                } else {
-                    format!("is not one of: {}", valid.join(", "))
-                };
-                return Err(ApiError::bad_field(
-                    format!("`{key}` is not a known query parameter of this route."),
-                    key,
-                    reason,
-                ));
-            };
-            if *kind != "array" && pairs[..i].iter().any(|(k, _)| k == key) {
-                return Err(ApiError::bad_field(
-                    "A query parameter is given twice.",
-                    key,
-                    "is given more than once",
-                ));
-            }
-        }
-        Ok(Params { pairs })
-    }
-
-    /// The value of a parameter given once, if given.
-    pub fn get(&self, name: &str) -> Option<&'q str> {
-        self.pairs
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// Every value of a repeatable parameter, in the order given.
-    pub fn all(&self, name: &'q str) -> impl Iterator<Item = &'q str> + 'q {
-        self.pairs
-            .iter()
-            .filter(move |(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-}
-
 /// The sessions (and, for tests, metrics) the filters of `/runs` and `/tests` select.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunFilter {
-    component: Option<String>,
-    pipeline: Option<String>,
-    build: Option<String>,
-    tags: Vec<(String, String)>,
-    scm_ref: Option<String>,
+    /// Only sessions that reported metrics of this component (for tests: only its metrics).
+    pub component: Option<String>,
+    /// Only sessions tagged `pipeline_branch` with this value.
+    pub pipeline: Option<String>,
+    /// Only sessions tagged `pipeline_build_no` with this value.
+    pub build: Option<String>,
+    /// Only sessions whose tag NAME is VALUE, for every pair.
+    pub tags: Vec<(String, String)>,
+    /// Only sessions with this SCM reference, exactly.
+    pub scm_ref: Option<String>,
 }
 
 impl RunFilter {
-    /// Reads the filters from checked parameters; a `tag` that is not `NAME:VALUE` is a 400.
-    pub fn from_params(params: &Params<'_>) -> Result<Self, ApiError> {
-        let owned = |name: &str| params.get(name).map(str::to_owned);
-        let mut tags = Vec::new();
-        for tag in params.all("tag") {
-            match tag.split_once(':') {
-                Some((name, value)) if !name.is_empty() => {
-                    tags.push((name.to_owned(), value.to_owned()))
-                }
-                _ => {
-                    return Err(ApiError::bad_field(
-                        format!("The tag filter `{tag}` is not valid."),
-                        "tag",
-                        "must be NAME:VALUE, such as pipeline_branch:main",
-                    ))
-                }
-            }
-        }
-        if tags.len() > MAX_TAGS {
-            return Err(ApiError::bad_field(
-                format!(
-                    "{} tag filters are given; at most {MAX_TAGS} are allowed.",
-                    tags.len()
-                ),
-                "tag",
-                format!("may be given at most {MAX_TAGS} times"),
-            ));
-        }
-        Ok(RunFilter {
-            component: owned("component"),
-            pipeline: owned("pipeline"),
-            build: owned("build"),
-            tags,
-            scm_ref: owned("scm_ref"),
-        })
-    }
-
     /// The conditions on the session `s` and their bound values; with `with_component`, the
     /// component condition too (for runs: the session reported metrics of it).
     fn session_conditions(&self, with_component: bool) -> (Vec<&'static str>, Vec<SqlValue>) {
@@ -373,19 +224,6 @@ pub enum Ranking {
 }
 
 impl Ranking {
-    /// Reads `sort`: `slowest` when absent.
-    pub fn parse(sort: Option<&str>) -> Result<Ranking, ApiError> {
-        match sort {
-            None | Some("slowest") => Ok(Ranking::Slowest),
-            Some("hungriest") => Ok(Ranking::Hungriest),
-            Some(other) => Err(ApiError::bad_field(
-                format!("`{other}` is not a known ranking."),
-                "sort",
-                "must be slowest or hungriest",
-            )),
-        }
-    }
-
     fn slot(self) -> usize {
         match self {
             Ranking::Slowest => 0,
@@ -867,25 +705,27 @@ impl Cache {
         true
     }
 
-    /// One page of the tests `filter` selects, in `ranking`'s order, with the window it covers,
-    /// as of `conn`'s read transaction; `None` when the selection holds no test.
-    pub fn page(
+    /// One page of the tests `filter` selects, in `ranking`'s order, as of `conn`'s read
+    /// transaction. `window` lays the page over the number of tests: `None` for no page (the
+    /// selection holds no test), else what the caller keeps of it with the rows to skip and the
+    /// most to answer.
+    pub fn page<W>(
         &self,
         conn: &Connection,
         filter: &TestFilter,
         ranking: Ranking,
-        request: PageRequest,
-    ) -> Result<Option<(Window, Vec<TestSummary>)>, ApiError> {
+        window: impl FnOnce(u64) -> Result<Option<(W, u64, u64)>, ApiError>,
+    ) -> Result<Option<(W, Vec<TestSummary>)>, ApiError> {
         self.with_fresh(conn, filter, |catalogue| {
-            let Some(window) = request.window(catalogue.tests.len() as u64)? else {
+            let Some((window, offset, limit)) = window(catalogue.tests.len() as u64)? else {
                 return Ok(None);
             };
             let order = catalogue.ranked(ranking);
-            let start = usize::try_from(window.offset)
+            let start = usize::try_from(offset)
                 .unwrap_or(usize::MAX)
                 .min(order.len());
             let end = start
-                .saturating_add(usize::try_from(window.limit).unwrap_or(usize::MAX))
+                .saturating_add(usize::try_from(limit).unwrap_or(usize::MAX))
                 .min(order.len());
             let chosen = order[start..end].to_vec();
             let mut rows = Vec::with_capacity(chosen.len());
@@ -1139,89 +979,6 @@ pub fn summary_of_store(conn: &Connection) -> rusqlite::Result<Summary> {
         tests,
         first_run_date: end("ASC")?,
         last_run_date: end("DESC")?,
-    })
-}
-
-// ---------------------------------------------------------------- the document
-
-/// The schemas of the answers, for the OpenAPI document.
-pub fn openapi_schemas() -> Value {
-    let string = |d: &str| json!({"type": "string", "description": d});
-    let nullable = |d: &str| json!({"type": "string", "nullable": true, "description": d});
-    let number = |d: &str| json!({"type": "number", "description": d});
-    let integer = |d: &str| json!({"type": "integer", "description": d});
-    json!({
-        "Run": {"type": "object",
-            "required": ["session_h", "run_date", "scm_ref", "tags", "pipeline", "build", "tests", "total_time", "contexts"],
-            "properties": {
-                "session_h": string("Session hash."),
-                "run_date": string("ISO 8601, as sent."),
-                "scm_ref": string("SCM reference, as sent."),
-                "tags": {"type": "object", "description": "The session's tags (its description object), as sent."},
-                "pipeline": nullable("The pipeline_branch tag; null when absent."),
-                "build": nullable("The pipeline_build_no tag; null when absent."),
-                "tests": integer("How many metrics the session holds."),
-                "total_time": number("The sum of their total_time, seconds."),
-                "contexts": {"type": "array", "items": {"type": "string"},
-                    "description": "Execution contexts of its metrics, first stored first."}
-            }},
-        "TestSummary": {"type": "object",
-            "description": "One test (context_h, item_path, item_variant) over the selection. item, component, kind and last_* are those of its latest metric (by item_start_time, then storage order).",
-            "required": ["context_h", "item_path", "item_variant", "item", "component", "kind", "runs",
-                         "max_total_time", "mean_total_time", "last_total_time", "max_mem_usage",
-                         "mean_mem_usage", "last_mem_usage", "last_session_h", "last_run_date"],
-            "properties": {
-                "context_h": string("Execution context hash."),
-                "item_path": string("Module."), "item_variant": string("Name with parameters."),
-                "item": string("Name."), "component": string("Component; may be empty."),
-                "kind": string("function, class, module or package."),
-                "runs": integer("How many metrics of this test the selection holds."),
-                "max_total_time": number("Largest total_time, seconds: what `slowest` ranks by."),
-                "mean_total_time": number("Mean total_time, seconds."),
-                "last_total_time": number("total_time of the latest metric, seconds."),
-                "max_mem_usage": number("Largest mem_usage, MB: what `hungriest` ranks by."),
-                "mean_mem_usage": number("Mean mem_usage, MB."),
-                "last_mem_usage": number("mem_usage of the latest metric, MB."),
-                "last_session_h": string("Session of the latest metric."),
-                "last_run_date": nullable("run_date of that session; null when it was never stored.")
-            }},
-        "Trend": {"type": "object", "required": ["item_path", "item_variant", "series"],
-            "properties": {
-                "item_path": string("Module."), "item_variant": string("Name with parameters."),
-                "series": {"type": "array", "description": "One per execution context, by context hash.",
-                    "items": {"type": "object", "required": ["context_h", "points"], "properties": {
-                        "context_h": string("Execution context hash."),
-                        "points": {"type": "array", "description": "Oldest first (by item_start_time): the latest `limit`.",
-                            "items": {"$ref": "#/components/schemas/TrendPoint"}}}}}
-            }},
-        "TrendPoint": {"type": "object",
-            "required": ["session_h", "run_date", "item_start_time", "total_time", "user_time", "kernel_time", "cpu_time", "mem_usage"],
-            "properties": {
-                "session_h": string("Session (run) hash."),
-                "run_date": nullable("The session's run_date; null when it was never stored."),
-                "item_start_time": string("As sent."),
-                "total_time": number("Wall time, seconds."), "user_time": number("Seconds."),
-                "kernel_time": number("Seconds."), "cpu_time": number("user_time + kernel_time, seconds."),
-                "mem_usage": number("MB.")
-            }},
-        "Tags": {"type": "object", "required": ["tags"], "properties": {
-            "tags": {"type": "array", "description": "Every tag name, alphabetically.",
-                "items": {"type": "object", "required": ["name", "values"], "properties": {
-                    "name": string("Tag name."),
-                    "values": {"type": "array", "description": "At most 100, most used first.",
-                        "items": {"type": "object", "required": ["value", "sessions"], "properties": {
-                            "value": string("Tag value."),
-                            "sessions": integer("Sessions with this value.")}}}}}}}},
-        "Summary": {"type": "object",
-            "required": ["metrics", "sessions", "contexts", "components", "tests", "first_run_date", "last_run_date"],
-            "properties": {
-                "metrics": integer("Metrics stored."), "sessions": integer("Sessions stored."),
-                "contexts": integer("Execution contexts stored."),
-                "components": integer("Distinct non-empty components."),
-                "tests": integer("Distinct item_variant values (the same name in two modules or on two machines counts once)."),
-                "first_run_date": nullable("Earliest session run_date, as sent."),
-                "last_run_date": nullable("Latest session run_date, as sent.")
-            }}
     })
 }
 
