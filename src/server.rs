@@ -66,14 +66,9 @@ pub struct Options {
     pub max_batch_bytes: usize,
 }
 
-/// The default largest body of `POST /metrics/batch`: 64 MiB, some 130,000 metrics.
-pub const DEFAULT_MAX_BATCH_BYTES: usize = 64 << 20;
+pub use crate::routes::metrics::DEFAULT_MAX_BATCH_BYTES;
 
-/// Threads each worker may run blocking work on (reads, parsing a batch). A read holds one of
-/// the [`POOL_SIZE`] connections, so with one worker per core a few threads each cover the pool;
-/// more would only wait for a connection, and each keeps a stack and a malloc arena of its own
-/// (actix's default allows 512 in all).
-pub const BLOCKING_THREADS_PER_WORKER: usize = 4;
+pub use crate::state::BLOCKING_THREADS_PER_WORKER;
 
 impl Default for Options {
     fn default() -> Self {

@@ -32,6 +32,9 @@ pub async fn post(
         .body(body))
 }
 
+/// The default largest body of `POST /metrics/batch`: 64 MiB, some 130,000 metrics.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 64 << 20;
+
 /// How large a batch of metrics may be, in bytes of its body ([`crate::server::Options::max_batch_bytes`]).
 #[derive(Debug, Clone, Copy)]
 pub struct BatchLimit(pub usize);
@@ -70,13 +73,13 @@ pub async fn post_batch(
 const PARSE_PIECE_BYTES: usize = 1 << 20;
 
 /// Parses a batch on the blocking pool ([`metrics_from_ndjson`]): a large one in pieces split at
-/// line ends, one per core (at most [`crate::server::BLOCKING_THREADS_PER_WORKER`]), at once — a
+/// line ends, one per core (at most [`crate::state::BLOCKING_THREADS_PER_WORKER`]), at once — a
 /// 100,000-line body is a few hundred milliseconds of parsing on one core. The first line at
 /// fault, in the order of the body, is the one reported.
 async fn parse_batch(body: web::Bytes) -> Result<Vec<Metric>, ApiError> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let parts = (body.len() / PARSE_PIECE_BYTES)
-        .clamp(1, cores.min(crate::server::BLOCKING_THREADS_PER_WORKER));
+        .clamp(1, cores.min(crate::state::BLOCKING_THREADS_PER_WORKER));
     let mut pieces = Vec::with_capacity(parts);
     let (mut start, mut first_line) = (0, 1);
     for k in 1..parts {

@@ -9,6 +9,7 @@ mod dataset;
 mod deleting;
 mod general;
 mod helpers;
+mod layers;
 mod metric_filters;
 mod metrics;
 mod openapi;
