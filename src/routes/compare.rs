@@ -27,7 +27,7 @@ pub async fn get(state: web::Data<AppState>, query: Query) -> Result<HttpRespons
 fn request(query: &Query) -> Result<CompareRequest, ApiError> {
     let side = |name: &str| -> Result<(String, SideSpec), ApiError> {
         let text = query.required(name)?;
-        let spec = SideSpec::parse(text).map_err(|reason| invalid(name, reason))?;
+        let spec = SideSpec::parse(text).map_err(|reason| invalid(name, text, reason))?;
         Ok((text.to_owned(), spec))
     };
     let defaults = Thresholds::default();
@@ -56,6 +56,7 @@ fn request(query: &Query) -> Result<CompareRequest, ApiError> {
                     Verdict::named(word.trim()).ok_or_else(|| {
                         invalid(
                             "only",
+                            word,
                             "must list verdicts among: regressed, improved, missing, new, unchanged",
                         )
                     })

@@ -66,7 +66,7 @@ pub async fn tests(
     let ranking = match query.get("sort") {
         None | Some("slowest") => Ranking::Slowest,
         Some("hungriest") => Ranking::Hungriest,
-        Some(_) => return Err(invalid("sort", "must be slowest or hungriest")),
+        Some(other) => return Err(invalid("sort", other, "must be slowest or hungriest")),
     };
     let page = query.page(TESTS_PER_PAGE)?;
     let cache = cache.into_inner();
@@ -104,6 +104,7 @@ pub async fn trend(state: web::Data<AppState>, query: Query) -> Result<HttpRespo
             .ok_or_else(|| {
                 invalid(
                     "limit",
+                    &n.to_string(),
                     format!("must be an integer from 1 to {MAX_TREND_LIMIT}"),
                 )
             })?,

@@ -88,13 +88,9 @@ impl RouteParams {
     }
 }
 
-/// The 400 for a parameter whose value is not valid; `reason` says what it must be.
-pub fn invalid(name: &str, reason: impl Into<String>) -> ApiError {
-    ApiError::bad_field(
-        format!("The query parameter `{name}` is not valid."),
-        name,
-        reason,
-    )
+/// The 400 for a parameter whose value is not valid, naming both; `reason` says what it must be.
+pub fn invalid(name: &str, value: &str, reason: impl Into<String>) -> ApiError {
+    ApiError::bad_field(format!("The {name} `{value}` is not valid."), name, reason)
 }
 
 /// A request's query string, checked against its route's parameters: every name is one of them,
@@ -143,7 +139,7 @@ impl Query {
                     "is given more than once",
                 ));
             }
-            valid(param.kind, value).map_err(|reason| invalid(key, reason))?;
+            valid(param.kind, value).map_err(|reason| invalid(key, value, reason))?;
         }
         if let Some(missing) = table
             .iter()
@@ -230,7 +226,7 @@ impl Query {
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Option<T>, ApiError> {
         self.get(name)
-            .map(|value| parse(value).map_err(|reason| invalid(name, reason)))
+            .map(|value| parse(value).map_err(|reason| invalid(name, value, reason)))
             .transpose()
     }
 }
