@@ -9,8 +9,11 @@
 //! cached figures are checked against the store's counts at every request, in the request's own
 //! read transaction; a deletion (or anything but additions) makes them be computed again.
 //!
-//! The queries here are plain `fn(&Connection, ...)`, like `db.rs`'s; handlers run them through
-//! [`crate::db::Db::run`], each in one read transaction.
+//! The queries here are plain `fn(&Connection, ...)`, like `db`'s; handlers run them through
+//! [`crate::db::Db::run`], each in one read transaction. The parts: [`runs`] (`/runs`),
+//! [`ranking`] and [`catalogue`] (`/tests` and the per-test figures), [`cache`] and [`warmup`]
+//! (keeping those figures), [`trend`] and [`aggregates`] (tags and the summary). What a request
+//! may ask is read by `routes`.
 
 mod aggregates;
 mod cache;

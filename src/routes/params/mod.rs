@@ -95,7 +95,9 @@ pub fn invalid(name: &str, value: &str, reason: impl Into<String>) -> ApiError {
 
 /// A request's query string, checked against its route's parameters: every name is one of them,
 /// given once unless repeatable, every required one is there, every value is of its kind.
-/// Taken as a handler argument, it is checked before the handler runs.
+/// Taken as a handler argument, it is checked before the handler runs; a handler of a route that
+/// takes no parameter takes it too (as `_query`), so that any parameter sent is refused rather
+/// than silently ignored.
 #[derive(Debug)]
 pub struct Query {
     pairs: Vec<(String, String)>,
