@@ -332,7 +332,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "MONITOR_SERVER_MAX_BATCH_BYTES",
-        default_value_t = crate::server::DEFAULT_MAX_BATCH_BYTES,
+        default_value_t = crate::routes::metrics::DEFAULT_MAX_BATCH_BYTES,
         value_name = "BYTES",
         value_parser = clap::value_parser!(usize)
     )]

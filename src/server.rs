@@ -16,8 +16,10 @@ use actix_web::{web, App, HttpServer};
 use crate::config::ServeArgs;
 use crate::dashboard;
 use crate::db::{self, Db, OpenError};
-use crate::routes::auth::{self, Tokens};
-use crate::routes::{self, limits, ui};
+use crate::routes::docs::ApiDocument;
+use crate::routes::middleware::auth::{self, Tokens};
+use crate::routes::middleware::{limits, normalize};
+use crate::routes::{self, ui};
 use crate::state::AppState;
 
 /// Read connections per server. A read holds one only while its query runs (a millisecond for a
@@ -64,14 +66,9 @@ pub struct Options {
     pub max_batch_bytes: usize,
 }
 
-/// The default largest body of `POST /metrics/batch`: 64 MiB, some 130,000 metrics.
-pub const DEFAULT_MAX_BATCH_BYTES: usize = 64 << 20;
+pub use crate::routes::metrics::DEFAULT_MAX_BATCH_BYTES;
 
-/// Threads each worker may run blocking work on (reads, parsing a batch). A read holds one of
-/// the [`POOL_SIZE`] connections, so with one worker per core a few threads each cover the pool;
-/// more would only wait for a connection, and each keeps a stack and a malloc arena of its own
-/// (actix's default allows 512 in all).
-pub const BLOCKING_THREADS_PER_WORKER: usize = 4;
+pub use crate::state::BLOCKING_THREADS_PER_WORKER;
 
 impl Default for Options {
     fn default() -> Self {
@@ -100,14 +97,17 @@ pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io:
     // Not waited for: a request that needs the figures first waits for them.
     let _ = dashboard::warm_up(&state.db, dashboard.clone().into_inner());
     let batch_limit = web::Data::new(routes::metrics::BatchLimit(options.max_batch_bytes));
+    // Built once, from the route table, rather than by the route it describes.
+    let document = web::Data::new(ApiDocument::build());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(tokens.clone())
             .app_data(dashboard.clone())
             .app_data(batch_limit.clone())
+            .app_data(document.clone())
             .wrap(from_fn(auth::require_tokens))
-            .wrap(from_fn(routes::normalize_path))
+            .wrap(from_fn(normalize::normalize_path))
             .wrap(from_fn(limits::close_on_unread_body))
             .configure(ui::configure)
             .configure(routes::configure)

@@ -1,5 +1,5 @@
-//! Metric selections: the rows a metric listing covers, built from the route's path segments and
-//! the request's query-string filters, and the order they are listed in.
+//! Metric selections: the SQL of the rows a metric listing covers, built from the route's path
+//! segments and the request's filters (read by `routes`), and the order they are listed in.
 //!
 //! Every value a client sends becomes a bound parameter; only column names from the fixed lists
 //! below are ever written into SQL, so no path or query value can change a query's shape. Text
@@ -8,7 +8,6 @@
 use rusqlite::types::Value;
 
 use crate::error::ApiError;
-use crate::models::parse_iso8601;
 
 /// The numeric columns a listing can be sorted by or a resource ranked by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,24 +163,6 @@ pub enum Direction {
     /// Largest first.
     Desc,
 }
-
-/// The query-string parameters every metric listing accepts, besides `page` and `per_page`.
-pub const METRIC_FILTERS: [&str; 14] = [
-    "session_h",
-    "context_h",
-    "component",
-    "component_prefix",
-    "item",
-    "item_variant",
-    "kind",
-    "scm_ref",
-    "from",
-    "to",
-    "min_total_time",
-    "min_mem_usage",
-    "sort",
-    "order",
-];
 
 /// A selection of metrics and the order to list them in.
 #[derive(Debug, Clone, Default)]
@@ -340,9 +321,20 @@ impl MetricQuery {
         )
     }
 
-    fn at_least(self, column: NumericColumn, min: f64) -> Self {
+    /// Metrics whose `column` is at least `min`.
+    pub fn at_least(self, column: NumericColumn, min: f64) -> Self {
         let sql = format!("{} >= ?", column.sql());
         self.clause(&sql, Access::Range, None, [Value::Real(min)])
+    }
+
+    /// Metrics that started at or after `micros` (since 1970 UTC).
+    pub fn started_from(self, micros: i64) -> Self {
+        self.started(">=", micros)
+    }
+
+    /// Metrics that started at or before `micros` (since 1970 UTC).
+    pub fn started_until(self, micros: i64) -> Self {
+        self.started("<=", micros)
     }
 
     fn started(self, op: &str, micros: i64) -> Self {
@@ -354,83 +346,6 @@ impl MetricQuery {
     pub fn sorted(mut self, column: NumericColumn, direction: Direction) -> Self {
         self.sort = Some((column, direction));
         self
-    }
-
-    /// Adds the query-string filters and sort of a metric listing; any other parameter besides
-    /// `page`, `per_page` and those in `also_allowed` is a 400 naming the valid ones.
-    pub fn with_filters(
-        mut self,
-        query: &[(String, String)],
-        also_allowed: &[&str],
-    ) -> Result<Self, ApiError> {
-        let mut seen: Vec<&str> = Vec::new();
-        let mut sort = None;
-        let mut direction = None;
-        for (key, value) in query {
-            let key = key.as_str();
-            if matches!(key, "page" | "per_page") || also_allowed.contains(&key) {
-                continue;
-            }
-            if !METRIC_FILTERS.contains(&key) {
-                return Err(unknown_parameter(key, also_allowed));
-            }
-            if seen.contains(&key) {
-                return Err(ApiError::bad_field(
-                    "A query parameter is given twice.",
-                    key,
-                    "is given more than once",
-                ));
-            }
-            seen.push(key);
-            self = match key {
-                "session_h" => self.eq(TextColumn::SessionH, value),
-                "context_h" => self.eq(TextColumn::ContextH, value),
-                "component" => self.eq(TextColumn::Component, value),
-                "component_prefix" => self.prefix(TextColumn::Component, value),
-                "item" => self.eq(TextColumn::Item, value),
-                "item_variant" => self.eq(TextColumn::ItemVariant, value),
-                "kind" => self.eq(TextColumn::Kind, value),
-                "scm_ref" => self.scm_ref(value),
-                "from" => self.started(">=", time_filter(key, value)?),
-                "to" => self.started("<=", time_filter(key, value)?),
-                "min_total_time" => self.at_least(NumericColumn::TotalTime, number(key, value)?),
-                "min_mem_usage" => self.at_least(NumericColumn::MemUsage, number(key, value)?),
-                "sort" => {
-                    sort = Some(NumericColumn::named(
-                        &NumericColumn::SORTABLE,
-                        "sort",
-                        value,
-                    )?);
-                    self
-                }
-                "order" => {
-                    direction = Some(match value.as_str() {
-                        "asc" => Direction::Asc,
-                        "desc" => Direction::Desc,
-                        _ => {
-                            return Err(ApiError::bad_field(
-                                "The sort order is not valid.",
-                                "order",
-                                "must be asc or desc",
-                            ))
-                        }
-                    });
-                    self
-                }
-                _ => self,
-            };
-        }
-        match (sort, direction) {
-            (Some(column), direction) => {
-                Ok(self.sorted(column, direction.unwrap_or(Direction::Asc)))
-            }
-            (None, Some(_)) => Err(ApiError::bad_field(
-                "`order` needs a `sort` field.",
-                "order",
-                "is only valid together with sort",
-            )),
-            (None, None) => Ok(self),
-        }
     }
 
     /// True when nothing narrows the selection and it is listed in the order stored.
@@ -526,57 +441,13 @@ impl MetricQuery {
     }
 }
 
-fn unknown_parameter(key: &str, also_allowed: &[&str]) -> ApiError {
-    let mut valid: Vec<&str> = vec!["page", "per_page"];
-    valid.extend_from_slice(also_allowed);
-    valid.extend_from_slice(&METRIC_FILTERS);
-    ApiError::bad_field(
-        format!("`{key}` is not a known query parameter of this listing."),
-        key,
-        format!("is not one of: {}", valid.join(", ")),
-    )
-}
-
-fn number(key: &str, value: &str) -> Result<f64, ApiError> {
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite())
-        .ok_or_else(|| ApiError::bad_field("A filter is not a number.", key, "must be a number"))
-}
-
-fn time_filter(key: &str, value: &str) -> Result<i64, ApiError> {
-    parse_iso8601(value)
-        .map_err(|reason| ApiError::bad_field("A time filter is not valid.", key, reason))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     #[test]
     fn patterns_escape_like_wildcards() {
         assert_eq!(like_escape(r"a%b_c\d"), r"a\%b\_c\\d");
-    }
-
-    #[test]
-    fn filters_become_bound_parameters_only() {
-        let q = MetricQuery::all()
-            .with_filters(
-                &pairs(&[("component", "x' OR 1=1 --"), ("sort", "mem_usage")]),
-                &[],
-            )
-            .unwrap();
-        assert_eq!(q.where_sql(), " WHERE m.component = ?");
-        assert_eq!(q.params(), &[Value::Text("x' OR 1=1 --".into())]);
-        assert_eq!(q.order_sql(), " ORDER BY m.mem_usage ASC, m.id");
     }
 
     #[test]
@@ -632,23 +503,15 @@ mod tests {
             .starts_with("SELECT count(*) FROM metrics m WHERE"));
         assert!(!MetricQuery::all().eq(TextColumn::Item, "i").ranges_only());
         let q = MetricQuery::all()
-            .with_filters(
-                &pairs(&[("min_total_time", "1"), ("to", "2024-01-01T00:00:00")]),
-                &[],
-            )
-            .unwrap();
+            .at_least(NumericColumn::TotalTime, 1.0)
+            .started_until(0);
         assert!(q.ranges_only());
         assert!(q.count_sql().starts_with("SELECT count(*)"));
     }
 
     #[test]
-    fn unknown_filters_and_sort_fields_are_refused() {
-        let err = MetricQuery::all()
-            .with_filters(&pairs(&[("colour", "red")]), &[])
-            .unwrap_err();
-        assert!(format!("{err:?}").contains("min_mem_usage"));
-        assert!(MetricQuery::all()
-            .with_filters(&pairs(&[("sort", "item")]), &[])
-            .is_err());
+    fn unknown_sort_fields_are_refused_naming_the_sortable_ones() {
+        let err = NumericColumn::named(&NumericColumn::SORTABLE, "sort", "item").unwrap_err();
+        assert!(format!("{err:?}").contains("item_start_time"));
     }
 }

@@ -1,16 +1,16 @@
 //! `/compare`: the regressions between a baseline and a candidate set of runs (see
 //! [`crate::compare`] for the rules).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 
-use crate::compare::{compare, CompareRequest};
+use crate::compare::{compare, CompareRequest, SideSpec, Thresholds, Verdict};
 use crate::error::ApiError;
-use crate::routes::pagination::query_pairs;
+use crate::routes::params::{invalid, Query};
 use crate::state::AppState;
 
 /// `GET /compare?baseline=SPEC&candidate=SPEC[&max_slowdown=P...]`.
-pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let request = CompareRequest::from_query(&query_pairs(&req)?)?;
+pub async fn get(state: web::Data<AppState>, query: Query) -> Result<HttpResponse, ApiError> {
+    let request = request(&query)?;
     let comparison = state
         .db
         .run(move |conn| {
@@ -20,4 +20,54 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         })
         .await?;
     Ok(HttpResponse::Ok().json(comparison))
+}
+
+/// The comparison a checked query asks for ([`crate::routes::params::COMPARISON`]): a side that
+/// is not a spec or an `only` that is not a list of verdicts is a 400 naming it.
+fn request(query: &Query) -> Result<CompareRequest, ApiError> {
+    let side = |name: &str| -> Result<(String, SideSpec), ApiError> {
+        let text = query.required(name)?;
+        let spec = SideSpec::parse(text).map_err(|reason| invalid(name, text, reason))?;
+        Ok((text.to_owned(), spec))
+    };
+    let defaults = Thresholds::default();
+    let thresholds = Thresholds {
+        max_slowdown: query
+            .threshold("max_slowdown")?
+            .unwrap_or(defaults.max_slowdown),
+        max_memory_growth: query
+            .threshold("max_memory_growth")?
+            .unwrap_or(defaults.max_memory_growth),
+        max_cpu_slowdown: query.threshold("max_cpu_slowdown")?,
+        min_time: query.threshold("min_time")?.unwrap_or(defaults.min_time),
+        min_memory: query
+            .threshold("min_memory")?
+            .unwrap_or(defaults.min_memory),
+        sigma: query.threshold("sigma")?.unwrap_or(defaults.sigma),
+        ignore_context: query
+            .boolean("ignore_context")?
+            .unwrap_or(defaults.ignore_context),
+    };
+    let only = match query.get("only") {
+        None => None,
+        Some(text) => Some(
+            text.split(',')
+                .map(|word| {
+                    Verdict::named(word.trim()).ok_or_else(|| {
+                        invalid(
+                            "only",
+                            word,
+                            "must list verdicts among: regressed, improved, missing, new, unchanged",
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    Ok(CompareRequest {
+        baseline: side("baseline")?,
+        candidate: side("candidate")?,
+        thresholds,
+        only,
+    })
 }

@@ -8,7 +8,9 @@ use crate::db::query::{MetricQuery, TextColumn};
 use crate::db::{self, ContextPrefix};
 use crate::error::ApiError;
 use crate::models::Context;
-use crate::routes::pagination::{no_params, only_params, query_pairs};
+use crate::routes::body::read_json;
+use crate::routes::listing::{count as count_of, listing, metric_count, metric_listing};
+use crate::routes::params::Query;
 use crate::state::AppState;
 
 /// `POST /contexts/`: 201 with the stored context, also when an identical one already exists
@@ -18,7 +20,7 @@ pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let context = Context::from_json(super::read_json(&req, payload).await?)?;
+    let context = Context::from_json(read_json(&req, payload).await?)?;
     let stored = state
         .db
         .write(move |conn| db::insert_context(conn, &context))
@@ -27,8 +29,13 @@ pub async fn post(
 }
 
 /// `GET /contexts/`: every context, one page at a time.
-pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    list(&state, &req, String::new()).await
+pub async fn index(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: Query,
+) -> Result<HttpResponse, ApiError> {
+    let contexts = ContextPrefix(String::new());
+    listing(&req, &state, &query, Map::new(), "contexts", contexts).await
 }
 
 /// `GET /contexts/<prefix>`: the contexts whose hash starts with `prefix`; 204 when none does,
@@ -37,23 +44,15 @@ pub async fn by_prefix(
     state: web::Data<AppState>,
     req: HttpRequest,
     prefix: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    list(&state, &req, prefix.into_inner()).await
-}
-
-async fn list(
-    state: &AppState,
-    req: &HttpRequest,
-    prefix: String,
-) -> Result<HttpResponse, ApiError> {
-    only_params(&query_pairs(req)?, &[])?;
-    super::listing(req, state, Map::new(), "contexts", ContextPrefix(prefix)).await
+    let contexts = ContextPrefix(prefix.into_inner());
+    listing(&req, &state, &query, Map::new(), "contexts", contexts).await
 }
 
 /// `GET /contexts/count`: how many contexts are stored.
-pub async fn count(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    no_params(&query_pairs(&req)?)?;
-    super::count(&state, ContextPrefix(String::new())).await
+pub async fn count(state: web::Data<AppState>, _query: Query) -> Result<HttpResponse, ApiError> {
+    count_of(&state, ContextPrefix(String::new())).await
 }
 
 /// `GET /contexts/<h>/metrics`: the metrics measured on one context.
@@ -61,17 +60,18 @@ pub async fn metrics(
     state: web::Data<AppState>,
     req: HttpRequest,
     h: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().eq(TextColumn::ContextH, &h);
-    super::metric_listing(&req, &state, base).await
+    metric_listing(&req, &state, &query, base).await
 }
 
 /// `GET /contexts/<h>/metrics/count`: how many metrics were measured on one context.
 pub async fn metrics_count(
     state: web::Data<AppState>,
-    req: HttpRequest,
     h: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().eq(TextColumn::ContextH, &h);
-    super::metric_count(&req, &state, base).await
+    metric_count(&state, &query, base).await
 }

@@ -5,11 +5,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map};
 
 use crate::dashboard::{
-    self, Cache, Params, Ranking, RunFilter, RunQuery, TestFilter, MAX_TREND_LIMIT, RUNS_PARAMS,
-    RUNS_PER_PAGE, TESTS_PARAMS, TESTS_PER_PAGE, TREND_LIMIT, TREND_PARAMS,
+    self, Cache, Ranking, RunFilter, RunQuery, TestFilter, MAX_TAGS, MAX_TREND_LIMIT,
+    RUNS_PER_PAGE, TESTS_PER_PAGE, TREND_LIMIT,
 };
 use crate::error::ApiError;
-use crate::routes::pagination::{query_pairs, PageBody, PageRequest};
+use crate::routes::listing::listing_sized;
+use crate::routes::pagination::PageBody;
+use crate::routes::params::{invalid, Query};
 use crate::state::AppState;
 
 /// `GET /runs`: sessions newest first, with their metric count, total wall time and contexts.
@@ -17,22 +19,20 @@ pub async fn index(
     state: web::Data<AppState>,
     cache: web::Data<Cache>,
     req: HttpRequest,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = query_pairs(&req)?;
-    let params = Params::check(&pairs, &RUNS_PARAMS, true)?;
-    let filter = RunFilter::from_params(&params)?;
-    let runs = RunQuery(filter, cache.into_inner());
-    super::listing_sized(&req, &state, RUNS_PER_PAGE, Map::new(), "runs", runs).await
+    let runs = RunQuery(run_filter(&query)?, cache.into_inner());
+    let page = query.page(RUNS_PER_PAGE)?;
+    listing_sized(&req, &state, page, Map::new(), "runs", runs).await
 }
 
 /// `GET /runs/<session_h>`: one run; 404 when no session has this hash.
 pub async fn show(
     state: web::Data<AppState>,
     cache: web::Data<Cache>,
-    req: HttpRequest,
     session_h: web::Path<String>,
+    _query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    Params::check(&query_pairs(&req)?, &[], false)?;
     let session_h = session_h.into_inner();
     let wanted = session_h.clone();
     let cache = cache.into_inner();
@@ -57,21 +57,26 @@ pub async fn tests(
     state: web::Data<AppState>,
     cache: web::Data<Cache>,
     req: HttpRequest,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = query_pairs(&req)?;
-    let params = Params::check(&pairs, &TESTS_PARAMS, true)?;
     let filter = TestFilter {
-        runs: RunFilter::from_params(&params)?,
-        context_h: params.get("context_h").map(str::to_owned),
+        runs: run_filter(&query)?,
+        context_h: query.get("context_h").map(str::to_owned),
     };
-    let ranking = Ranking::parse(params.get("sort"))?;
-    let page = PageRequest::from_query(&pairs, TESTS_PER_PAGE)?;
+    let ranking = match query.get("sort") {
+        None | Some("slowest") => Ranking::Slowest,
+        Some("hungriest") => Ranking::Hungriest,
+        Some(other) => return Err(invalid("sort", other, "must be slowest or hungriest")),
+    };
+    let page = query.page(TESTS_PER_PAGE)?;
     let cache = cache.into_inner();
     let found = state
         .db
         .run(move |conn| {
             let tx = conn.transaction()?;
-            cache.page(&tx, &filter, ranking, page)
+            cache.page(&tx, &filter, ranking, |tests| {
+                Ok(page.window(tests)?.map(|w| (w, w.offset, w.limit)))
+            })
         })
         .await?;
     let Some((window, rows)) = found else {
@@ -87,33 +92,22 @@ pub async fn tests(
 
 /// `GET /tests/trend?item_path=..&item_variant=..`: one test's points per context, oldest first;
 /// 404 when it has none.
-pub async fn trend(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let pairs = query_pairs(&req)?;
-    let params = Params::check(&pairs, &TREND_PARAMS, false)?;
-    let required = |name: &str| {
-        params.get(name).map(str::to_owned).ok_or_else(|| {
-            ApiError::bad_field(
-                format!("`{name}` is required: it names the test."),
-                name,
-                "is required",
-            )
-        })
-    };
-    let item_path = required("item_path")?;
-    let item_variant = required("item_variant")?;
-    let context_h = params.get("context_h").map(str::to_owned);
-    let limit = match params.get("limit") {
+pub async fn trend(state: web::Data<AppState>, query: Query) -> Result<HttpResponse, ApiError> {
+    let item_path = query.required("item_path")?.to_owned();
+    let item_variant = query.required("item_variant")?.to_owned();
+    let context_h = query.get("context_h").map(str::to_owned);
+    let limit = match query.integer("limit")? {
         None => TREND_LIMIT,
-        Some(text) => match text.trim().parse::<u64>() {
-            Ok(n @ 1..=MAX_TREND_LIMIT) => n,
-            _ => {
-                return Err(ApiError::bad_field(
-                    "The limit is not valid.",
+        Some(n) => u64::try_from(n)
+            .ok()
+            .filter(|n| (1..=MAX_TREND_LIMIT).contains(n))
+            .ok_or_else(|| {
+                invalid(
                     "limit",
+                    &n.to_string(),
                     format!("must be an integer from 1 to {MAX_TREND_LIMIT}"),
-                ))
-            }
-        },
+                )
+            })?,
     };
     let (path, variant) = (item_path.clone(), item_variant.clone());
     let series = state
@@ -142,18 +136,13 @@ pub async fn trend(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
 }
 
 /// `GET /tags`: every tag name with its most used values, for filter menus.
-pub async fn tags(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Params::check(&query_pairs(&req)?, &[], false)?;
+pub async fn tags(state: web::Data<AppState>, _query: Query) -> Result<HttpResponse, ApiError> {
     let tags = state.db.run(|conn| Ok(dashboard::tags(conn)?)).await?;
     Ok(HttpResponse::Ok().json(json!({ "tags": tags })))
 }
 
 /// `GET /summary`: the store at a glance.
-pub async fn summary(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    Params::check(&query_pairs(&req)?, &[], false)?;
+pub async fn summary(state: web::Data<AppState>, _query: Query) -> Result<HttpResponse, ApiError> {
     let summary = state
         .db
         .run(|conn| {
@@ -162,4 +151,43 @@ pub async fn summary(
         })
         .await?;
     Ok(HttpResponse::Ok().json(summary))
+}
+
+/// The session filters of `/runs` and `/tests`; a `tag` that is not `NAME:VALUE`, or more than
+/// [`MAX_TAGS`] of them, is a 400.
+fn run_filter(query: &Query) -> Result<RunFilter, ApiError> {
+    let owned = |name: &str| query.get(name).map(str::to_owned);
+    let mut tags = Vec::new();
+    for tag in query.all("tag") {
+        match tag.split_once(':') {
+            Some((name, value)) if !name.is_empty() => {
+                tags.push((name.to_owned(), value.to_owned()))
+            }
+            _ => {
+                return Err(ApiError::bad_field(
+                    format!("The tag filter `{tag}` is not valid."),
+                    "tag",
+                    "must be NAME:VALUE, such as pipeline_branch:main",
+                ))
+            }
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        // Each is a condition of the query; thousands would exceed SQLite's expression depth.
+        return Err(ApiError::bad_field(
+            format!(
+                "{} tag filters are given; at most {MAX_TAGS} are allowed.",
+                tags.len()
+            ),
+            "tag",
+            format!("may be given at most {MAX_TAGS} times"),
+        ));
+    }
+    Ok(RunFilter {
+        component: owned("component"),
+        pipeline: owned("pipeline"),
+        build: owned("build"),
+        tags,
+        scm_ref: owned("scm_ref"),
+    })
 }

@@ -6,7 +6,8 @@ use serde_json::Map;
 use crate::db::query::{MetricQuery, TextColumn};
 use crate::db::SessionQuery;
 use crate::error::ApiError;
-use crate::routes::pagination::{only_params, query_pairs};
+use crate::routes::listing::{listing, metric_count, metric_listing};
+use crate::routes::params::Query;
 use crate::state::AppState;
 
 /// `GET /filters/scope/<kind>/metrics`.
@@ -14,19 +15,20 @@ pub async fn scope_metrics(
     state: web::Data<AppState>,
     req: HttpRequest,
     kind: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().eq(TextColumn::Kind, &kind);
-    super::metric_listing(&req, &state, base).await
+    metric_listing(&req, &state, &query, base).await
 }
 
 /// `GET /filters/scope/<kind>/metrics/count`.
 pub async fn scope_count(
     state: web::Data<AppState>,
-    req: HttpRequest,
     kind: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().eq(TextColumn::Kind, &kind);
-    super::metric_count(&req, &state, base).await
+    metric_count(&state, &query, base).await
 }
 
 /// `GET /filters/scm/<prefix>/metrics`: metrics of sessions whose SCM reference starts with it.
@@ -34,19 +36,20 @@ pub async fn scm_metrics(
     state: web::Data<AppState>,
     req: HttpRequest,
     prefix: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().scm_prefix(&prefix);
-    super::metric_listing(&req, &state, base).await
+    metric_listing(&req, &state, &query, base).await
 }
 
 /// `GET /filters/scm/<prefix>/metrics/count`.
 pub async fn scm_count(
     state: web::Data<AppState>,
-    req: HttpRequest,
     prefix: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().scm_prefix(&prefix);
-    super::metric_count(&req, &state, base).await
+    metric_count(&state, &query, base).await
 }
 
 /// `GET /filters/scm/<prefix>/sessions`: sessions whose SCM reference starts with `prefix`.
@@ -54,8 +57,8 @@ pub async fn scm_sessions(
     state: web::Data<AppState>,
     req: HttpRequest,
     prefix: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    only_params(&query_pairs(&req)?, &[])?;
-    let query = SessionQuery::all().scm_prefix(&prefix);
-    super::listing(&req, &state, Map::new(), "sessions", query).await
+    let sessions = SessionQuery::all().scm_prefix(&prefix);
+    listing(&req, &state, &query, Map::new(), "sessions", sessions).await
 }

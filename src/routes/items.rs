@@ -5,6 +5,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::db::query::{MetricQuery, TextColumn};
 use crate::error::ApiError;
+use crate::routes::listing::{metric_count, metric_listing};
+use crate::routes::params::Query;
 use crate::state::AppState;
 
 /// `GET /items/<i>/metrics`.
@@ -12,19 +14,20 @@ pub async fn item_metrics(
     state: web::Data<AppState>,
     req: HttpRequest,
     item: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().eq(TextColumn::Item, &item);
-    super::metric_listing(&req, &state, base).await
+    metric_listing(&req, &state, &query, base).await
 }
 
 /// `GET /items/<i>/metrics/count`.
 pub async fn item_count(
     state: web::Data<AppState>,
-    req: HttpRequest,
     item: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().eq(TextColumn::Item, &item);
-    super::metric_count(&req, &state, base).await
+    metric_count(&state, &query, base).await
 }
 
 /// `GET /items/like/<p>/metrics`: `p` matches anywhere in the name; `%`, `_` and `\` in it are
@@ -33,9 +36,10 @@ pub async fn item_like(
     state: web::Data<AppState>,
     req: HttpRequest,
     pattern: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().contains(TextColumn::Item, &pattern);
-    super::metric_listing(&req, &state, base).await
+    metric_listing(&req, &state, &query, base).await
 }
 
 /// `GET /variants/<v>/metrics`.
@@ -43,19 +47,20 @@ pub async fn variant_metrics(
     state: web::Data<AppState>,
     req: HttpRequest,
     variant: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().eq(TextColumn::ItemVariant, &variant);
-    super::metric_listing(&req, &state, base).await
+    metric_listing(&req, &state, &query, base).await
 }
 
 /// `GET /variants/<v>/metrics/count`.
 pub async fn variant_count(
     state: web::Data<AppState>,
-    req: HttpRequest,
     variant: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().eq(TextColumn::ItemVariant, &variant);
-    super::metric_count(&req, &state, base).await
+    metric_count(&state, &query, base).await
 }
 
 /// `GET /variants/like/<p>/metrics`.
@@ -63,7 +68,8 @@ pub async fn variant_like(
     state: web::Data<AppState>,
     req: HttpRequest,
     pattern: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().contains(TextColumn::ItemVariant, &pattern);
-    super::metric_listing(&req, &state, base).await
+    metric_listing(&req, &state, &query, base).await
 }

@@ -5,6 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::db::query::MetricQuery;
 use crate::error::ApiError;
 use crate::models::{line_ends, metrics_from_ndjson, Metric};
+use crate::routes::body::{media_type, read_body, read_json};
+use crate::routes::listing::{metric_count, metric_listing};
+use crate::routes::params::Query;
 use crate::state::AppState;
 
 /// `POST /metrics/`: stores a metric sent in the seed's or pytest-monitor's spelling; 201 with
@@ -14,7 +17,7 @@ pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let metric = Metric::from_json(super::read_json(&req, payload).await?)?;
+    let metric = Metric::from_json(read_json(&req, payload).await?)?;
     let stored = state.db.store_metrics(vec![metric]).await?;
     // Written as a page's rows are: the same bytes as serde_json's, at a fraction of the cost.
     let mut body = Vec::with_capacity(512);
@@ -28,6 +31,9 @@ pub async fn post(
         .content_type(actix_web::http::header::ContentType::json())
         .body(body))
 }
+
+/// The default largest body of `POST /metrics/batch`: 64 MiB, some 130,000 metrics.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 64 << 20;
 
 /// How large a batch of metrics may be, in bytes of its body ([`crate::server::Options::max_batch_bytes`]).
 #[derive(Debug, Clone, Copy)]
@@ -51,10 +57,10 @@ pub async fn post_batch(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if super::media_type(&req) != NDJSON {
+    if media_type(&req) != NDJSON {
         return Err(ApiError::UnsupportedMediaType(NDJSON));
     }
-    let body = super::read_body(&req, payload, limit.0, BATCH_BODY_TIMEOUT).await?;
+    let body = read_body(&req, payload, limit.0, BATCH_BODY_TIMEOUT).await?;
     let metrics = parse_batch(body.freeze()).await?;
     let stored = state.db.store_metrics(metrics).await?;
     let count = stored.len();
@@ -67,13 +73,13 @@ pub async fn post_batch(
 const PARSE_PIECE_BYTES: usize = 1 << 20;
 
 /// Parses a batch on the blocking pool ([`metrics_from_ndjson`]): a large one in pieces split at
-/// line ends, one per core (at most [`crate::server::BLOCKING_THREADS_PER_WORKER`]), at once — a
+/// line ends, one per core (at most [`crate::state::BLOCKING_THREADS_PER_WORKER`]), at once — a
 /// 100,000-line body is a few hundred milliseconds of parsing on one core. The first line at
 /// fault, in the order of the body, is the one reported.
 async fn parse_batch(body: web::Bytes) -> Result<Vec<Metric>, ApiError> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let parts = (body.len() / PARSE_PIECE_BYTES)
-        .clamp(1, cores.min(crate::server::BLOCKING_THREADS_PER_WORKER));
+        .clamp(1, cores.min(crate::state::BLOCKING_THREADS_PER_WORKER));
     let mut pieces = Vec::with_capacity(parts);
     let (mut start, mut first_line) = (0, 1);
     for k in 1..parts {
@@ -111,11 +117,15 @@ async fn parse_batch(body: web::Bytes) -> Result<Vec<Metric>, ApiError> {
 }
 
 /// `GET /metrics/`: metrics in the order stored (or sorted), filtered on request, page by page.
-pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    super::metric_listing(&req, &state, MetricQuery::all()).await
+pub async fn index(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: Query,
+) -> Result<HttpResponse, ApiError> {
+    metric_listing(&req, &state, &query, MetricQuery::all()).await
 }
 
 /// `GET /metrics/count`: how many metrics are stored (or match the filters).
-pub async fn count(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    super::metric_count(&req, &state, MetricQuery::all()).await
+pub async fn count(state: web::Data<AppState>, query: Query) -> Result<HttpResponse, ApiError> {
+    metric_count(&state, &query, MetricQuery::all()).await
 }

@@ -1,27 +1,18 @@
-//! The HTTP surface. [`ENDPOINTS`] is the one table of every route: [`configure`] registers it
-//! (for the binary and the tests alike) and the OpenAPI document is generated from it, so a route
-//! cannot exist without being documented.
+//! The HTTP surface: [`ENDPOINTS`] is the one table of every route — method, path, handler,
+//! query parameters ([`params`]) and answer — and [`configure`] registers it, for the binary and
+//! the tests alike. The OpenAPI document ([`openapi`]) is generated from the same table, so a
+//! route cannot exist without being documented, nor take a parameter the document does not list.
 //!
-//! Also here: the pieces every handler shares (body reading, listings, counts, JSON 404/405,
-//! HEAD).
+//! The handlers are a file per resource; what they share is in [`body`] (reading bodies),
+//! [`listing`] and [`pagination`] (pages and counts) and [`middleware`].
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::uri::{PathAndQuery, Uri};
-use actix_web::http::{header, Method};
-use actix_web::middleware::Next;
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
-use serde_json::{Map, Value};
 
-use crate::db::query::MetricQuery;
-use crate::db::Selection;
 use crate::error::ApiError;
-use crate::models::JsonObject;
-use crate::routes::pagination::{query_pairs, PageBody, PageRequest};
-use crate::state::AppState;
+use crate::routes::params::{Param, RouteParams};
 
-pub mod auth;
+pub mod body;
 pub mod compare;
 pub mod components;
 pub mod contexts;
@@ -29,14 +20,18 @@ pub mod dashboard;
 pub mod docs;
 pub mod filters;
 pub mod items;
-pub mod limits;
+pub mod listing;
 pub mod metrics;
+pub mod middleware;
 pub mod openapi;
 pub mod pagination;
+pub mod params;
 pub mod pipelines;
 pub mod resources;
 pub mod sessions;
 pub mod ui;
+
+pub use middleware::{auth, limits};
 
 /// The largest request body accepted, in bytes (docs/api.md: 1 MiB); a batch of metrics has its own
 /// limit ([`crate::server::Options::max_batch_bytes`]).
@@ -48,31 +43,38 @@ pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 /// Every route lives under this prefix.
 pub const API_PREFIX: &str = "/api/v1";
 
-/// What a route accepts in its query string, for the OpenAPI document.
+/// What a route accepts in its query string: a name for each table of [`params`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryKind {
     /// Nothing.
     None,
-    /// `page` and `per_page`.
+    /// `page` and `per_page` ([`params::PAGING`]).
     Paging,
-    /// Paging plus the metric filters and sort.
+    /// Paging plus the metric filters and sort ([`params::METRIC_LISTING`]).
     MetricFilters,
-    /// The metric filters without paging or sort (count routes).
+    /// The metric filters without paging or sort, for count routes ([`params::METRIC_COUNT`]).
     MetricCountFilters,
-    /// Paging plus `with_flags`, `restrict_flags`, `method`.
+    /// Paging plus `with_flags`, `restrict_flags`, `method` ([`params::SESSION_LISTING`]).
     SessionFlags,
-    /// The sides and thresholds of a comparison ([`crate::compare::PARAMETERS`]).
+    /// The sides and thresholds of a comparison ([`params::COMPARISON`]).
     Comparison,
-    /// The route's own parameters (see [`crate::dashboard::ParamDoc`]), after `page` and
-    /// `per_page` with `paging`; `per_page` then defaults to `per_page`, not `--page-size`.
-    Own {
-        /// Whether the route is paged.
-        paging: bool,
-        /// Its default page size, when paged.
-        per_page: u64,
-        /// Its other parameters.
-        params: &'static [crate::dashboard::ParamDoc],
-    },
+    /// The route's own table.
+    Own(&'static [Param]),
+}
+
+impl QueryKind {
+    /// The parameters, in the order the document lists them.
+    pub fn params(self) -> &'static [Param] {
+        match self {
+            QueryKind::None => &[],
+            QueryKind::Paging => &params::PAGING,
+            QueryKind::MetricFilters => &params::METRIC_LISTING,
+            QueryKind::MetricCountFilters => &params::METRIC_COUNT,
+            QueryKind::SessionFlags => &params::SESSION_LISTING,
+            QueryKind::Comparison => &params::COMPARISON,
+            QueryKind::Own(table) => table,
+        }
+    }
 }
 
 /// What a route answers, for the OpenAPI document.
@@ -151,21 +153,9 @@ macro_rules! endpoint {
     };
 }
 
-const RUNS_QUERY: QueryKind = QueryKind::Own {
-    paging: true,
-    per_page: crate::dashboard::RUNS_PER_PAGE,
-    params: &crate::dashboard::RUNS_PARAMS,
-};
-const TESTS_QUERY: QueryKind = QueryKind::Own {
-    paging: true,
-    per_page: crate::dashboard::TESTS_PER_PAGE,
-    params: &crate::dashboard::TESTS_PARAMS,
-};
-const TREND_QUERY: QueryKind = QueryKind::Own {
-    paging: false,
-    per_page: 0,
-    params: &crate::dashboard::TREND_PARAMS,
-};
+const RUNS_QUERY: QueryKind = QueryKind::Own(&params::RUNS);
+const TESTS_QUERY: QueryKind = QueryKind::Own(&params::TESTS);
+const TREND_QUERY: QueryKind = QueryKind::Own(&params::TREND);
 
 const METRIC_PAGE: Answer = Answer::Page {
     key: "metrics",
@@ -364,10 +354,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         done.push(endpoint.path);
         let same_path = || ENDPOINTS.iter().filter(|e| e.path == endpoint.path);
         let allowed = allowed_methods(same_path().map(|e| &e.method));
-        let mut resource = web::resource(endpoint.path).default_service(web::to(move || {
-            let allowed = allowed.clone();
-            async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allowed)) }
-        }));
+        let tables = same_path().map(|e| (e.method.clone(), e.query.params()));
+        let mut resource = web::resource(endpoint.path)
+            .app_data(RouteParams(tables.collect()))
+            .default_service(web::to(move || {
+                let allowed = allowed.clone();
+                async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allowed)) }
+            }));
         for same in same_path() {
             resource = resource.route((same.route)(same.method.clone()));
             if same.method == Method::GET {
@@ -397,224 +390,10 @@ fn allowed_methods<'a>(methods: impl Iterator<Item = &'a Method>) -> String {
     names.join(", ")
 }
 
-/// The middleware that lets a path carry a trailing slash and repeated slashes
-/// (`//api//v1//metrics//`, as pytest-monitor sends with a base URL ending in `/`): it trims the
-/// trailing slashes and folds runs of slashes before routing, as actix-web's `NormalizePath`
-/// with `TrailingSlash::Trim` does. Written here because that one runs a regular expression over
-/// every path, a tenth of what a POST cost the server; most paths need nothing, which a scan of
-/// their bytes tells.
-pub async fn normalize_path(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(uri) = normalized_uri(req.uri()) {
-        req.match_info_mut().get_mut().update(&uri);
-        req.head_mut().uri = uri;
-    }
-    next.call(req).await
-}
-
-/// `uri` with its path's trailing slashes trimmed and runs of slashes folded into one (the root
-/// stays `/`); `None` when that changes nothing, or cannot be written as a URI.
-fn normalized_uri(uri: &Uri) -> Option<Uri> {
-    let path = uri.path();
-    let trailing = path.len() > 1 && path.ends_with('/');
-    if !trailing && !path.contains("//") {
-        return None;
-    }
-    let mut folded = String::with_capacity(path.len());
-    for part in path.split('/').filter(|part| !part.is_empty()) {
-        folded.push('/');
-        folded.push_str(part);
-    }
-    if folded.is_empty() {
-        folded.push('/');
-    }
-    if let Some(query) = uri.query() {
-        folded.push('?');
-        folded.push_str(query);
-    }
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(PathAndQuery::try_from(folded).ok()?);
-    Uri::from_parts(parts).ok()
-}
-
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound(format!(
         "There is no route {} {}.",
         req.method(),
         req.path()
     )))
-}
-
-/// The request's media type (`Content-Type` without its parameters), lower-cased; empty when
-/// there is none.
-pub fn media_type(req: &HttpRequest) -> String {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
-
-/// True for `application/json` and the `application/*+json` family, parameters ignored.
-fn declares_json(req: &HttpRequest) -> bool {
-    let essence = media_type(req);
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
-/// Reads a JSON object body: 415 unless it is declared JSON, 413 past [`BODY_LIMIT`], 408 past
-/// [`BODY_TIMEOUT`].
-pub async fn read_json(req: &HttpRequest, payload: web::Payload) -> Result<JsonObject, ApiError> {
-    if !declares_json(req) {
-        return Err(ApiError::UnsupportedMediaType("application/json"));
-    }
-    let body = read_body(req, payload, BODY_LIMIT, BODY_TIMEOUT).await?;
-    JsonObject::from_slice(&body)
-}
-
-/// Reads a whole request body: 413 past `limit` bytes (checked before reading when the client
-/// declares its length, so an oversized upload is not buffered), 408 when it takes longer than
-/// `timeout` to arrive.
-pub async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-    timeout: std::time::Duration,
-) -> Result<web::BytesMut, ApiError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(ApiError::PayloadTooLarge(limit));
-    }
-    let read = async {
-        // Sized from the declared length (within the limit), so a large body is not copied
-        // again each time the buffer doubles.
-        let expected = declared.map_or(0, |len| len as usize);
-        let mut body = web::BytesMut::with_capacity(expected);
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|err| {
-                ApiError::bad_request(format!("The request body could not be read: {err}."))
-            })?;
-            if body.len() + chunk.len() > limit {
-                return Err(ApiError::PayloadTooLarge(limit));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    };
-    // A client that trickles its body would otherwise hold a worker's connection indefinitely.
-    actix_web::rt::time::timeout(timeout, read)
-        .await
-        .map_err(|_| ApiError::RequestTimeout)?
-}
-
-/// Answers one page of `selection` under `key`, after `extra` fields; count and rows are read in
-/// one transaction so the page and `total_page` agree. 204 when the selection is empty.
-pub async fn listing<S: Selection>(
-    req: &HttpRequest,
-    state: &AppState,
-    extra: Map<String, Value>,
-    key: &'static str,
-    selection: S,
-) -> Result<HttpResponse, ApiError> {
-    listing_sized(req, state, state.page_size, extra, key, selection).await
-}
-
-/// [`listing`], with `page_size` rows per page when the client sends no `per_page`.
-pub async fn listing_sized<S: Selection>(
-    req: &HttpRequest,
-    state: &AppState,
-    page_size: u64,
-    extra: Map<String, Value>,
-    key: &'static str,
-    selection: S,
-) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(&query_pairs(req)?, page_size)?;
-    let mut body = PageBody::start(&extra, key)?;
-    let found = state
-        .db
-        .run(move |conn| {
-            let tx = conn.transaction()?;
-            let count = selection.count(&tx)?;
-            let Some(window) = page.window(count)? else {
-                return Ok(None);
-            };
-            selection.write_page(&tx, window.offset, window.limit, count, body.rows())?;
-            Ok(Some((body, window)))
-        })
-        .await?;
-    match found {
-        None => Ok(HttpResponse::NoContent().finish()),
-        Some((body, window)) => body.finish(req, window),
-    }
-}
-
-/// Answers a page of the metrics `base` selects, narrowed by the request's filters and sorted on
-/// request.
-pub async fn metric_listing(
-    req: &HttpRequest,
-    state: &AppState,
-    base: MetricQuery,
-) -> Result<HttpResponse, ApiError> {
-    let query = base.with_filters(&query_pairs(req)?, &[])?;
-    listing(req, state, Map::new(), "metrics", query).await
-}
-
-/// The `{"count": N}` answer for any selection.
-pub async fn count<S: Selection>(state: &AppState, selection: S) -> Result<HttpResponse, ApiError> {
-    let n = state.db.run(move |conn| Ok(selection.count(conn)?)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "count": n })))
-}
-
-/// The `{"count": N}` answer for the metrics `base` selects, narrowed by the request's filters.
-pub async fn metric_count(
-    req: &HttpRequest,
-    state: &AppState,
-    base: MetricQuery,
-) -> Result<HttpResponse, ApiError> {
-    let query = base.with_filters(&query_pairs(req)?, &[])?;
-    count(state, query).await
-}
-
-/// A JSON object of string fields, for the `extra` of a listing.
-pub fn fields<const N: usize>(pairs: [(&str, &str); N]) -> Map<String, Value> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn normalized(text: &str) -> Option<String> {
-        normalized_uri(&text.parse::<Uri>().unwrap()).map(|uri| uri.to_string())
-    }
-
-    #[test]
-    fn trailing_and_repeated_slashes_are_folded_and_the_query_kept() {
-        assert_eq!(normalized("/api/v1/metrics"), None);
-        assert_eq!(normalized("/"), None);
-        assert_eq!(
-            normalized("/api/v1/metrics/").as_deref(),
-            Some("/api/v1/metrics")
-        );
-        assert_eq!(
-            normalized("//api//v1//metrics//?page=2&per_page=1").as_deref(),
-            Some("/api/v1/metrics?page=2&per_page=1")
-        );
-        assert_eq!(normalized("///").as_deref(), Some("/"));
-        assert_eq!(
-            normalized("/api/v1/items/like/100%25/metrics/").as_deref(),
-            Some("/api/v1/items/like/100%25/metrics")
-        );
-    }
 }

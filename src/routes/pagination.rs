@@ -35,53 +35,10 @@ pub struct Window {
 }
 
 impl PageRequest {
-    /// Reads `page` and `per_page` from the request's query; `default_per_page` is the server's
-    /// `--page-size`.
-    pub fn from_query(query: &[(String, String)], default_per_page: u64) -> Result<Self, ApiError> {
-        let mut page = None;
-        let mut per_page = None;
-        for (key, value) in query {
-            let slot = match key.as_str() {
-                "page" => &mut page,
-                "per_page" => &mut per_page,
-                _ => continue,
-            };
-            if slot.is_some() {
-                return Err(ApiError::bad_field(
-                    "A query parameter is given twice.",
-                    key,
-                    "is given more than once",
-                ));
-            }
-            *slot = Some(value.as_str());
-        }
-        let page = match page {
-            None => 1,
-            Some(text) => match text.trim().parse::<i64>() {
-                Ok(0) | Err(_) => {
-                    return Err(ApiError::bad_field(
-                        "The page number is not valid.",
-                        "page",
-                        "must be a non-zero integer: 1 is the first page, -1 the last",
-                    ))
-                }
-                Ok(n) => n,
-            },
-        };
-        let per_page = match per_page {
-            None => default_per_page,
-            Some(text) => match text.trim().parse::<u64>() {
-                Ok(n @ 1..=MAX_PER_PAGE) => n,
-                _ => {
-                    return Err(ApiError::bad_field(
-                        "The page size is not valid.",
-                        "per_page",
-                        format!("must be an integer from 1 to {MAX_PER_PAGE}"),
-                    ))
-                }
-            },
-        };
-        Ok(PageRequest { page, per_page })
+    /// A request for page `page` (from 1; negative counts from the end, never 0) of `per_page`
+    /// rows, both checked by the route's parameters ([`crate::routes::params`]).
+    pub fn new(page: i64, per_page: u64) -> Self {
+        PageRequest { page, per_page }
     }
 
     /// Lays the request over a collection of `total` rows. `None` for an empty collection (the
@@ -112,12 +69,6 @@ impl PageRequest {
     }
 }
 
-/// Parses a request's query string into ordered pairs, percent-decoded.
-pub fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str(req.query_string())
-        .map_err(|_| ApiError::bad_request("The query string is not valid URL encoding."))
-}
-
 /// The link to another page of the same listing: the request's path with a trailing slash and
 /// its query string, `page` replaced and every other parameter kept as sent.
 fn page_url(req: &HttpRequest, page: u64) -> String {
@@ -130,37 +81,6 @@ fn page_url(req: &HttpRequest, page: u64) -> String {
     let page = format!("page={page}");
     query.push(&page);
     format!("{path}/?{}", query.join("&"))
-}
-
-/// Refuses any query parameter of a listing other than `page`, `per_page` and `allowed`, so that
-/// a misspelt filter is a 400 rather than silently ignored.
-pub fn only_params(query: &[(String, String)], allowed: &[&str]) -> Result<(), ApiError> {
-    for (key, _) in query {
-        if key != "page" && key != "per_page" && !allowed.contains(&key.as_str()) {
-            let mut valid = vec!["page", "per_page"];
-            valid.extend_from_slice(allowed);
-            return Err(ApiError::bad_field(
-                format!("`{key}` is not a known query parameter of this listing."),
-                key,
-                format!("is not one of: {}", valid.join(", ")),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Refuses every query parameter, for the routes that take none (whole-collection counts and
-/// rankings): a filter or page they cannot apply is a 400 rather than silently ignored, which
-/// would answer an unfiltered count or the first page as if it were what was asked.
-pub fn no_params(query: &[(String, String)]) -> Result<(), ApiError> {
-    match query.first() {
-        None => Ok(()),
-        Some((key, _)) => Err(ApiError::bad_field(
-            format!("`{key}` is not a known query parameter: this route takes none."),
-            key,
-            "this route takes no query parameters",
-        )),
-    }
 }
 
 /// The 200 answer for one page of a listing, written into one buffer as the page is read:

@@ -6,17 +6,20 @@ use serde_json::Map;
 
 use crate::db::NameQuery;
 use crate::error::ApiError;
-use crate::routes::pagination::{only_params, query_pairs};
+use crate::routes::listing::{fields, listing};
+use crate::routes::params::Query;
 use crate::state::AppState;
 
-use super::fields;
-
 /// `GET /pipelines/`.
-pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    only_params(&query_pairs(&req)?, &[])?;
-    super::listing(
+pub async fn index(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: Query,
+) -> Result<HttpResponse, ApiError> {
+    listing(
         &req,
         &state,
+        &query,
         Map::new(),
         "pipelines",
         NameQuery::pipelines(),
@@ -29,10 +32,11 @@ pub async fn builds(
     state: web::Data<AppState>,
     req: HttpRequest,
     pipeline: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    only_params(&query_pairs(&req)?, &[])?;
     let extra = fields([("pipeline", &pipeline)]);
-    super::listing(&req, &state, extra, "builds", NameQuery::builds(&pipeline)).await
+    let builds = NameQuery::builds(&pipeline);
+    listing(&req, &state, &query, extra, "builds", builds).await
 }
 
 /// `GET /pipelines/<p>/builds/<b>/sessions`.
@@ -40,10 +44,10 @@ pub async fn build_sessions(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    only_params(&query_pairs(&req)?, &[])?;
     let (pipeline, build) = path.into_inner();
     let extra = fields([("pipeline", &pipeline), ("build", &build)]);
-    let query = NameQuery::build_sessions(&pipeline, &build);
-    super::listing(&req, &state, extra, "sessions", query).await
+    let sessions = NameQuery::build_sessions(&pipeline, &build);
+    listing(&req, &state, &query, extra, "sessions", sessions).await
 }

@@ -2,12 +2,12 @@
 //! (tail) of a resource, overall or within a component, a pipeline, or a build.
 
 use actix_web::http::header::ContentType;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 
 use crate::db::query::{Direction, MetricQuery, NumericColumn, TextColumn};
 use crate::db::Selection;
 use crate::error::ApiError;
-use crate::routes::pagination::{no_params, query_pairs};
+use crate::routes::params::Query;
 use crate::state::AppState;
 
 /// Rows when the path gives no `n`.
@@ -15,16 +15,15 @@ const DEFAULT_ROWS: u64 = 10;
 /// The most rows a ranking returns; a larger `n` is capped, as monitor-server-api does.
 const MAX_ROWS: u64 = 500;
 
-/// Answers the ranking of `resource` in `direction` among the metrics `base` selects.
+/// Answers the ranking of `resource` in `direction` among the metrics `base` selects (the
+/// route takes no query parameter: its handler's [`Query`] refuses any).
 async fn ranked(
     state: &AppState,
-    req: &HttpRequest,
     base: MetricQuery,
     resource: &str,
     direction: &str,
     n: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    no_params(&query_pairs(req)?)?;
     let column = NumericColumn::named(&NumericColumn::RESOURCES, "resource", resource)?;
     let direction = match direction {
         "head" => Direction::Desc,
@@ -76,101 +75,85 @@ async fn ranked(
 /// `GET /resources/<r>/<head|tail>/metrics`.
 pub async fn all(
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<(String, String)>,
+    _query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let (resource, direction) = path.into_inner();
-    ranked(
-        &state,
-        &req,
-        MetricQuery::all(),
-        &resource,
-        &direction,
-        None,
-    )
-    .await
+    ranked(&state, MetricQuery::all(), &resource, &direction, None).await
 }
 
 /// `GET /resources/<r>/<head|tail>/<n>/metrics`.
 pub async fn all_n(
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<(String, String, String)>,
+    _query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let (resource, direction, n) = path.into_inner();
-    ranked(
-        &state,
-        &req,
-        MetricQuery::all(),
-        &resource,
-        &direction,
-        Some(&n),
-    )
-    .await
+    ranked(&state, MetricQuery::all(), &resource, &direction, Some(&n)).await
 }
 
 /// `GET /resources/<r>/components/<c>/<head|tail>/metrics`.
 pub async fn component(
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<(String, String, String)>,
+    _query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let (resource, component, direction) = path.into_inner();
     let base = MetricQuery::all().eq(TextColumn::Component, &component);
-    ranked(&state, &req, base, &resource, &direction, None).await
+    ranked(&state, base, &resource, &direction, None).await
 }
 
 /// `GET /resources/<r>/components/<c>/<head|tail>/<n>/metrics`.
 pub async fn component_n(
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<(String, String, String, String)>,
+    _query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let (resource, component, direction, n) = path.into_inner();
     let base = MetricQuery::all().eq(TextColumn::Component, &component);
-    ranked(&state, &req, base, &resource, &direction, Some(&n)).await
+    ranked(&state, base, &resource, &direction, Some(&n)).await
 }
 
 /// `GET /resources/<r>/pipelines/<p>/<head|tail>/metrics`.
 pub async fn pipeline(
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<(String, String, String)>,
+    _query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let (resource, pipeline, direction) = path.into_inner();
     let base = MetricQuery::all().pipeline(&pipeline);
-    ranked(&state, &req, base, &resource, &direction, None).await
+    ranked(&state, base, &resource, &direction, None).await
 }
 
 /// `GET /resources/<r>/pipelines/<p>/<head|tail>/<n>/metrics`.
 pub async fn pipeline_n(
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<(String, String, String, String)>,
+    _query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let (resource, pipeline, direction, n) = path.into_inner();
     let base = MetricQuery::all().pipeline(&pipeline);
-    ranked(&state, &req, base, &resource, &direction, Some(&n)).await
+    ranked(&state, base, &resource, &direction, Some(&n)).await
 }
 
 /// `GET /resources/<r>/pipelines/<p>/builds/<b>/<head|tail>/metrics`.
 pub async fn build(
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<(String, String, String, String)>,
+    _query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let (resource, pipeline, build, direction) = path.into_inner();
     let base = MetricQuery::all().pipeline_build(&pipeline, &build);
-    ranked(&state, &req, base, &resource, &direction, None).await
+    ranked(&state, base, &resource, &direction, None).await
 }
 
 /// `GET /resources/<r>/pipelines/<p>/builds/<b>/<head|tail>/<n>/metrics`.
 pub async fn build_n(
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<(String, String, String, String, String)>,
+    _query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let (resource, pipeline, build, direction, n) = path.into_inner();
     let base = MetricQuery::all().pipeline_build(&pipeline, &build);
-    ranked(&state, &req, base, &resource, &direction, Some(&n)).await
+    ranked(&state, base, &resource, &direction, Some(&n)).await
 }

@@ -7,7 +7,9 @@ use crate::db::query::{MetricQuery, TextColumn};
 use crate::db::{self, Removed, SessionQuery, TagCondition};
 use crate::error::ApiError;
 use crate::models::Session;
-use crate::routes::pagination::{no_params, only_params, query_pairs};
+use crate::routes::body::read_json;
+use crate::routes::listing::{count as count_of, listing, metric_count, metric_listing};
+use crate::routes::params::Query;
 use crate::state::AppState;
 
 /// `POST /sessions/`: 201 with the stored session, also when an identical one already exists;
@@ -17,7 +19,7 @@ pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let session = Session::from_json(super::read_json(&req, payload).await?)?;
+    let session = Session::from_json(read_json(&req, payload).await?)?;
     let stored = state
         .db
         .write(move |conn| db::insert_session(conn, &session))
@@ -26,8 +28,12 @@ pub async fn post(
 }
 
 /// `GET /sessions/`: every session (or those with the requested tags), one page at a time.
-pub async fn index(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    list(&state, &req, SessionQuery::all()).await
+pub async fn index(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: Query,
+) -> Result<HttpResponse, ApiError> {
+    list(&state, &req, &query, SessionQuery::all()).await
 }
 
 /// `GET /sessions/<prefix>`: the sessions whose hash starts with `prefix`; 204 when none does.
@@ -35,8 +41,15 @@ pub async fn by_prefix(
     state: web::Data<AppState>,
     req: HttpRequest,
     prefix: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    list(&state, &req, SessionQuery::all().hash_prefix(&prefix)).await
+    list(
+        &state,
+        &req,
+        &query,
+        SessionQuery::all().hash_prefix(&prefix),
+    )
+    .await
 }
 
 /// The most tags one `with_flags` may name.
@@ -45,25 +58,10 @@ const MAX_FLAGS: usize = 64;
 /// The tag filter of monitor-server-api: `with_flags=a,b` names tags, `restrict_flags=v1,v2`
 /// gives their values pairwise (a missing or empty value means "set to anything non-empty"),
 /// and `method=match_any` (the default) or `match_all` combines them.
-fn tag_filter(query: &[(String, String)]) -> Result<(Vec<TagCondition>, bool), ApiError> {
-    only_params(query, &["with_flags", "restrict_flags", "method"])?;
-    let value = |key: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
-    let match_all = match value("method").unwrap_or("match_any") {
-        "match_any" => false,
-        "match_all" => true,
-        _ => {
-            return Err(ApiError::bad_field(
-                "The tag matching method is not valid.",
-                "method",
-                "must be match_any or match_all",
-            ))
-        }
-    };
+fn tag_filter(query: &Query) -> Result<(Vec<TagCondition>, bool), ApiError> {
+    let value = |key: &str| query.get(key);
+    // The only other value `method` may have ([`crate::routes::params::SESSION_LISTING`]).
+    let match_all = value("method") == Some("match_all");
     // Values pair with flags by position, so an empty flag (`a,,b`) is skipped only after
     // pairing: `b` keeps its own value rather than taking the empty flag's.
     let mut values = value("restrict_flags").unwrap_or("").split(',');
@@ -95,17 +93,17 @@ fn tag_filter(query: &[(String, String)]) -> Result<(Vec<TagCondition>, bool), A
 async fn list(
     state: &AppState,
     req: &HttpRequest,
+    query: &Query,
     base: SessionQuery,
 ) -> Result<HttpResponse, ApiError> {
-    let (conditions, match_all) = tag_filter(&query_pairs(req)?)?;
-    let query = base.tags(&conditions, match_all);
-    super::listing(req, state, Map::new(), "sessions", query).await
+    let (conditions, match_all) = tag_filter(query)?;
+    let sessions = base.tags(&conditions, match_all);
+    listing(req, state, query, Map::new(), "sessions", sessions).await
 }
 
 /// `GET /sessions/count`: how many sessions are stored.
-pub async fn count(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    no_params(&query_pairs(&req)?)?;
-    super::count(&state, SessionQuery::all()).await
+pub async fn count(state: web::Data<AppState>, _query: Query) -> Result<HttpResponse, ApiError> {
+    count_of(&state, SessionQuery::all()).await
 }
 
 /// `GET /sessions/<h>/metrics`: the metrics of one session.
@@ -113,19 +111,20 @@ pub async fn metrics(
     state: web::Data<AppState>,
     req: HttpRequest,
     h: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().eq(TextColumn::SessionH, &h);
-    super::metric_listing(&req, &state, base).await
+    metric_listing(&req, &state, &query, base).await
 }
 
 /// `GET /sessions/<h>/metrics/count`: how many metrics one session has.
 pub async fn metrics_count(
     state: web::Data<AppState>,
-    req: HttpRequest,
     h: web::Path<String>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
     let base = MetricQuery::all().eq(TextColumn::SessionH, &h);
-    super::metric_count(&req, &state, base).await
+    metric_count(&state, &query, base).await
 }
 
 /// `DELETE /sessions/<h>`: deletes the session stored under exactly `h`, its tags and every
@@ -134,10 +133,9 @@ pub async fn metrics_count(
 /// under that hash. Needs the write token when the server has one (the middleware sees to it).
 pub async fn delete(
     state: web::Data<AppState>,
-    req: HttpRequest,
     h: web::Path<String>,
+    _query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    no_params(&query_pairs(&req)?)?;
     let session_h = h.into_inner();
     let target = session_h.clone();
     let removed = state

@@ -14,6 +14,7 @@ mod deleting;
 mod filters;
 mod general;
 mod items;
+mod layers;
 mod metric_filters;
 mod metrics;
 mod openapi;

@@ -3,7 +3,7 @@
 //! `scm_ref`, `from`/`to`, `min_total_time`, `min_mem_usage`, `sort` + `order`, with `per_page`;
 //! alone, together, across pages, and refused with a 400 naming the valid ones when unknown.
 
-use monitor_server::db::query::METRIC_FILTERS;
+use monitor_server::routes::params::METRIC_FILTERS;
 
 use crate::common::dataset::{
     all, listed, matching, numbers, ordered_by, seeded_app, seeded_app_with_page_size, walk_pages,

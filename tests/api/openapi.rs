@@ -435,7 +435,7 @@ fn the_metric_listings_document_every_filter() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
 
-    for name in monitor_server::db::query::METRIC_FILTERS
+    for name in monitor_server::routes::params::METRIC_FILTERS
         .iter()
         .chain(&["page", "per_page"])
     {
