@@ -7,6 +7,7 @@
 //! `MONITOR_SERVER_*` environment variable behind it.
 
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -15,11 +16,22 @@ use crate::db::writer::Synchronous;
 use crate::routes::auth::{Secret, Tokens};
 use crate::routes::pagination::MAX_PER_PAGE;
 
+/// What `--version` prints after the name: the package version and the database schema version
+/// this binary writes, because the schema decides which files it can open and which older
+/// binaries can still open its files.
+static VERSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} (database schema {})",
+        env!("CARGO_PKG_VERSION"),
+        crate::db::SCHEMA_VERSION
+    )
+});
+
 /// Stores pytest-monitor's per-test metrics and serves them through a JSON REST API.
 #[derive(Debug, Parser)]
 #[command(
     name = "monitor-server",
-    version,
+    version = VERSION.as_str(),
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {

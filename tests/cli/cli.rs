@@ -57,19 +57,6 @@ fn help_shows_the_defaults_and_the_environment_variables() {
 }
 
 #[test]
-fn version_prints_the_package_version() {
-    let dir = tempfile::tempdir().unwrap();
-
-    let output = run_in(dir.path(), &["--version"]);
-
-    assert!(output.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        "monitor-server 0.1.0"
-    );
-}
-
-#[test]
 fn an_unknown_flag_exits_with_status_2_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
 
