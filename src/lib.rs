@@ -9,7 +9,6 @@
 pub mod changes;
 pub mod commands;
 pub mod compare;
-pub mod config;
 pub mod dashboard;
 pub mod db;
 pub mod error;

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use monitor_server::config::{Cli, Command};
+use monitor_server::commands::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

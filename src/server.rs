@@ -13,7 +13,7 @@ use actix_web::http::KeepAlive;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
-use crate::config::ServeArgs;
+use crate::commands::cli::ServeArgs;
 use crate::dashboard;
 use crate::db::{self, Db, OpenError};
 use crate::routes::docs::ApiDocument;

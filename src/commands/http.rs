@@ -225,7 +225,7 @@ mod tests {
     fn compare_and_import_refuse_an_https_server_alike_when_the_command_line_is_parsed() {
         use clap::Parser;
 
-        let refusal = |args: &[&str]| match crate::config::Cli::try_parse_from(args) {
+        let refusal = |args: &[&str]| match crate::commands::cli::Cli::try_parse_from(args) {
             Ok(_) => panic!("{args:?} was accepted"),
             Err(err) => err.to_string(),
         };

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 
+use crate::commands::cli::{Age, PruneArgs};
 use crate::commands::text::counted;
-use crate::config::{Age, PruneArgs};
 use crate::db::{self, Db, MetricEraser, Removed, Synchronous};
 use crate::error::ApiError;
 use crate::models::parse_iso8601;

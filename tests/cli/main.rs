@@ -9,3 +9,4 @@ mod compare;
 mod docs_commands;
 mod import;
 mod prune;
+mod version;

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::commands::cli::{CompareArgs, CompareFormat};
 use crate::commands::http::Client;
-use crate::config::{CompareArgs, CompareFormat};
 
 pub use report::{markdown, table};
 

@@ -37,8 +37,8 @@ mod remote;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 
+use crate::commands::cli::ImportArgs;
 use crate::commands::text::counted;
-use crate::config::ImportArgs;
 use crate::models::Metric;
 use local::Local;
 use progress::Progress;
