@@ -68,6 +68,37 @@ const NOT_RUN: &[(&str, &str)] = &[
          a venv",
     ),
     (
+        "pipx ",
+        "downloads the wheel from PyPI; .ci/run installs the wheel it builds into a fresh venv \
+         and runs it (tools/release/check-wheel)",
+    ),
+    (
+        "uvx ",
+        "downloads the wheel from PyPI; .ci/run installs the wheel it builds into a fresh venv \
+         and runs it (tools/release/check-wheel)",
+    ),
+    (
+        "curl -LO https://github.com/",
+        "downloads a release; .ci/run builds the same file with tools/release/build",
+    ),
+    (
+        "sha256sum -c monitor-server-",
+        "checks a downloaded release; tools/release/build writes the .sha256 file .ci/run uses",
+    ),
+    ("chmod +x monitor-server-", "installs a downloaded release"),
+    (
+        "sudo install monitor-server-",
+        "installs a downloaded release system-wide",
+    ),
+    (
+        "git clone https://github.com/",
+        "the repository's address; CI runs on a fresh clone",
+    ),
+    (
+        "tools/release/",
+        ".ci/run runs the release scripts on every run: build, check-glibc, check-wheel",
+    ),
+    (
         "pytest ",
         "needs a Python project; tests/e2e/pytest_monitor.rs and tests/e2e/regression.rs run \
          pytest --remote-server against the real binary",
