@@ -175,11 +175,13 @@ pub const METRIC_COUNT: [Param; 12] = METRIC_SELECTION;
 
 // ---------------------------------------------------------------- session listings
 
-/// A session listing's parameters: paging and monitor-server-api's tag filter.
-pub const SESSION_LISTING: [Param; 5] = join(&[
+/// A session listing's parameters: paging and monitor-server-api's tag filter, whose tag names
+/// its server reads from `with_flags` and its official client sends as `with_tags`.
+pub const SESSION_LISTING: [Param; 6] = join(&[
     &PAGING,
     &[
         param("with_flags", Kind::Text, Need::Unsaid, "Comma-separated tag names the sessions must carry."),
+        param("with_tags", Kind::Text, Need::Unsaid, "The same as with_flags, under the name monitor-server-api's client sends; give one or the other (or both the same)."),
         param("restrict_flags", Kind::Text, Need::Unsaid, "Comma-separated values, pairwise with with_flags; an empty one means any non-empty value."),
         param("method", Kind::Enum(&["match_any", "match_all"]), Need::Unsaid, "Whether any (default) or all of the tag conditions must hold."),
     ],
