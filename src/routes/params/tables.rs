@@ -191,7 +191,7 @@ pub const SESSION_LISTING: [Param; 6] = join(&[
 
 /// The parameters of `/compare`: the two sides and the thresholds.
 pub const COMPARISON: [Param; 10] = [
-    param("baseline", Kind::Text, Need::Required, "The side compared against: session:<hash or unique prefix>, scm:<ref prefix>, build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or last:<pipeline>/<n> (the n latest builds, not counting the candidate's)."),
+    param("baseline", Kind::Text, Need::Required, "The side compared against: session:<hash or unique prefix> (or the bare hash or prefix), scm:<ref prefix>, build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or last:<pipeline>/<n> (the n latest builds, not counting the candidate's)."),
     param("candidate", Kind::Text, Need::Required, "The side judged, in the same forms as baseline."),
     param("max_slowdown", Kind::Threshold, Need::Optional, "Percent of wall-time growth beyond which a test regressed (default 20; a trailing % is accepted)."),
     param("max_memory_growth", Kind::Threshold, Need::Optional, "Percent of memory growth beyond which a test regressed (default 10)."),
