@@ -131,7 +131,7 @@ pub struct CompareArgs {
     /// The server, such as http://127.0.0.1:8050 (a trailing /api/v1 is accepted too).
     #[arg(long, env = "MONITOR_SERVER_URL", value_name = "URL", value_parser = ServerUrl::parse)]
     pub server: ServerUrl,
-    /// The runs compared against: session:<hash or prefix>, scm:<ref prefix>,
+    /// The runs compared against: session:<hash or prefix> (or the bare hash), scm:<ref prefix>,
     /// build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or last:<pipeline>/<n>.
     #[arg(long, value_name = "SPEC")]
     pub baseline: String,

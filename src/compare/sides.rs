@@ -10,8 +10,13 @@ use crate::db::query::like_escape;
 use crate::error::ApiError;
 
 /// The forms a side can take, for messages and the document.
-pub const SPEC_FORMS: &str = "session:<hash or unique prefix>, scm:<ref prefix>, \
-     build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or last:<pipeline>/<n>";
+pub const SPEC_FORMS: &str = "session:<hash or unique prefix> (or the bare hexadecimal hash or \
+     prefix), scm:<ref prefix>, build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or \
+     last:<pipeline>/<n>";
+
+/// Examples of each form, for the message that refuses a side.
+const SPEC_EXAMPLES: &str = "such as 3f2a9c, session:3f2a9c, scm:8d1e, build:main/41, \
+     builds:main/30..41 or last:main/5";
 
 /// The largest `n` of `last:<pipeline>/<n>`.
 pub const MAX_LAST_BUILDS: u64 = 1000;
@@ -19,7 +24,8 @@ pub const MAX_LAST_BUILDS: u64 = 1000;
 /// Which sessions one side of a comparison covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SideSpec {
-    /// `session:<prefix>`: the one session whose hash is, or starts with, this.
+    /// `session:<prefix>`, or the bare prefix: the one session whose hash is, or starts with,
+    /// this.
     Session(String),
     /// `scm:<prefix>`: every session whose SCM reference starts with this.
     Scm(String),
@@ -49,10 +55,18 @@ pub enum SideSpec {
 }
 
 impl SideSpec {
-    /// Parses a spec; the error says what is wrong with it.
+    /// Parses a spec; the error says what is wrong with it. Text without a kind that is all
+    /// hexadecimal digits is a session hash or prefix, as pytest-monitor writes hashes, so the
+    /// hash a CI log printed can be pasted as it is.
     pub fn parse(text: &str) -> Result<SideSpec, String> {
         let Some((kind, rest)) = text.split_once(':') else {
-            return Err(format!("must be one of {SPEC_FORMS}"));
+            if !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Ok(SideSpec::Session(text.to_owned()));
+            }
+            return Err(format!(
+                "is neither a session hash (hexadecimal digits) nor a spec: use one of \
+                 {SPEC_FORMS}, {SPEC_EXAMPLES}"
+            ));
         };
         if rest.is_empty() {
             return Err(format!("`{kind}:` needs a value after the colon"));
@@ -99,7 +113,7 @@ impl SideSpec {
                 }
             }
             other => Err(format!(
-                "`{other}:` is not a kind of side; use one of {SPEC_FORMS}"
+                "`{other}:` is not a kind of side; use one of {SPEC_FORMS}, {SPEC_EXAMPLES}"
             )),
         }
     }
@@ -275,7 +289,14 @@ mod tests {
             SideSpec::parse("session:ab12"),
             Ok(SideSpec::Session("ab12".into()))
         );
+        assert_eq!(
+            SideSpec::parse("AB12"),
+            Ok(SideSpec::Session("AB12".into()))
+        );
         for bad in [
+            "",
+            "main",
+            "ab12/3",
             "main/41",
             "build:41",
             "build:main/",

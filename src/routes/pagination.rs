@@ -1,8 +1,8 @@
 //! Page numbers and the listing envelope shared by every collection route.
 //!
 //! Pages count from 1 and a negative page counts from the end, as monitor-server-api does; the
-//! envelope carries `prev_url`/`next_url` that keep every other query parameter of the request,
-//! so a client can walk a filtered listing by following links.
+//! envelope always carries `prev_url`/`next_url` (`null` at either end) that keep every other
+//! query parameter of the request, so a client can walk a filtered listing by following links.
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse};
@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::routes::API_PREFIX;
 
 /// The largest page a client may ask for with `per_page`.
 pub const MAX_PER_PAGE: u64 = 10_000;
@@ -69,18 +70,35 @@ impl PageRequest {
     }
 }
 
-/// The link to another page of the same listing: the request's path with a trailing slash and
-/// its query string, `page` replaced and every other parameter kept as sent.
+/// The link to another page of the same listing, shaped as monitor-server-api's `url_for` shapes
+/// it: a collection's root keeps its trailing slash (`/api/v1/sessions/?page=2`), any deeper
+/// route has none (`/api/v1/sessions/<h>/metrics?page=2`); the query string is the request's,
+/// `page` replaced where it was or appended, every other parameter kept as sent.
 fn page_url(req: &HttpRequest, page: u64) -> String {
     let path = req.path().trim_end_matches('/');
-    let mut query: Vec<&str> = req
-        .query_string()
-        .split('&')
-        .filter(|part| !part.is_empty() && *part != "page" && !part.starts_with("page="))
-        .collect();
+    let below_prefix = path.strip_prefix(API_PREFIX).unwrap_or(path);
+    let slash = if below_prefix.matches('/').count() == 1 {
+        "/"
+    } else {
+        ""
+    };
     let page = format!("page={page}");
-    query.push(&page);
-    format!("{path}/?{}", query.join("&"))
+    let mut replaced = false;
+    let mut query: Vec<&str> = Vec::new();
+    for part in req.query_string().split('&') {
+        if part == "page" || part.starts_with("page=") {
+            if !replaced {
+                query.push(&page);
+                replaced = true;
+            }
+        } else if !part.is_empty() {
+            query.push(part);
+        }
+    }
+    if !replaced {
+        query.push(&page);
+    }
+    format!("{path}{slash}?{}", query.join("&"))
 }
 
 /// The 200 answer for one page of a listing, written into one buffer as the page is read:
@@ -111,17 +129,16 @@ impl PageBody {
         &mut self.json
     }
 
-    /// Closes the body with `prev_url` and `next_url` (each only where there is such a page, and
-    /// keeping every other query parameter of `req`) and `total_page`, and answers it.
+    /// Closes the body with `prev_url` and `next_url` (`null` where there is no such page, so a
+    /// client may always read both; a link keeps every other query parameter of `req`) and
+    /// `total_page`, and answers it.
     pub fn finish(mut self, req: &HttpRequest, window: Window) -> Result<HttpResponse, ApiError> {
-        if window.page > 1 {
-            self.json.push(b',');
-            self.field("prev_url", &page_url(req, window.page - 1))?;
-        }
-        if window.page < window.total_pages {
-            self.json.push(b',');
-            self.field("next_url", &page_url(req, window.page + 1))?;
-        }
+        let prev = (window.page > 1).then(|| page_url(req, window.page - 1));
+        let next = (window.page < window.total_pages).then(|| page_url(req, window.page + 1));
+        self.json.push(b',');
+        self.field("prev_url", &prev)?;
+        self.json.push(b',');
+        self.field("next_url", &next)?;
         self.json.push(b',');
         self.field("total_page", &window.total_pages)?;
         self.json.push(b'}');

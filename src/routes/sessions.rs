@@ -57,16 +57,29 @@ const MAX_FLAGS: usize = 64;
 
 /// The tag filter of monitor-server-api: `with_flags=a,b` names tags, `restrict_flags=v1,v2`
 /// gives their values pairwise (a missing or empty value means "set to anything non-empty"),
-/// and `method=match_any` (the default) or `match_all` combines them.
+/// and `method=match_any` (the default) or `match_all` combines them. `with_tags` is the same
+/// as `with_flags`: monitor-server-api's server reads `with_flags` but its own client
+/// (`Monitor.list_sessions(with_tags=...)`) sends `with_tags`, which that server ignores.
 fn tag_filter(query: &Query) -> Result<(Vec<TagCondition>, bool), ApiError> {
     let value = |key: &str| query.get(key);
+    let (param, names) = match (value("with_flags"), value("with_tags")) {
+        (Some(flags), Some(tags)) if flags != tags => {
+            return Err(ApiError::bad_field(
+                "`with_flags` and `with_tags` are two names of one filter; give one of them.",
+                "with_tags",
+                "must be left out or equal to with_flags",
+            ))
+        }
+        (Some(names), _) => ("with_flags", names),
+        (None, Some(names)) => ("with_tags", names),
+        (None, None) => ("with_flags", ""),
+    };
     // The only other value `method` may have ([`crate::routes::params::SESSION_LISTING`]).
     let match_all = value("method") == Some("match_all");
     // Values pair with flags by position, so an empty flag (`a,,b`) is skipped only after
     // pairing: `b` keeps its own value rather than taking the empty flag's.
     let mut values = value("restrict_flags").unwrap_or("").split(',');
-    let conditions: Vec<TagCondition> = value("with_flags")
-        .unwrap_or("")
+    let conditions: Vec<TagCondition> = names
         .split(',')
         .map(|name| (name, values.next()))
         .filter(|(name, _)| !name.is_empty())
@@ -80,10 +93,11 @@ fn tag_filter(query: &Query) -> Result<(Vec<TagCondition>, bool), ApiError> {
         // depth and fail as a 500 instead of telling the client.
         return Err(ApiError::bad_field(
             format!(
-                "`with_flags` names {} tags; at most {MAX_FLAGS} are allowed.",
+                "`{}` names {} tags; at most {MAX_FLAGS} are allowed.",
+                param,
                 conditions.len()
             ),
-            "with_flags",
+            param,
             format!("must name at most {MAX_FLAGS} tags"),
         ));
     }

@@ -511,30 +511,57 @@ fn an_scm_spec_takes_every_session_of_the_references_it_starts_and_a_run_per_ref
     assert!(close(&x["total_time"]["baseline_sd"], 0.2 / 2f64.sqrt()));
 }
 
-#[test]
-fn a_session_spec_takes_a_unique_prefix_of_the_hash() {
-    // Arrange
+/// Three sessions with one measure each, whose hashes share prefixes: `aa` names two of them,
+/// `aa11` is one whole hash and the start of another.
+fn app_with_sessions_aa11_aa1122_bb33() -> TestApp {
     let app = spawn_app();
     for h in ["aa11", "aa1122", "bb33"] {
         app.create("/api/v1/sessions/", &session(h, "r", None));
         record(&app, h, MACHINE, ("test_x", 1.0, 0.5, 1.0));
     }
+    app
+}
 
-    // Act
-    let by_prefix = comparison(&app, "baseline=session:bb&candidate=session:aa112");
-    let exact_wins = comparison(&app, "baseline=session:aa11&candidate=session:bb33");
-    let ambiguous = compare(&app, "baseline=session:aa&candidate=session:bb");
+#[test]
+fn a_session_side_is_a_unique_prefix_of_the_hash_with_or_without_session_colon() {
+    // Arrange
+    let app = app_with_sessions_aa11_aa1122_bb33();
 
-    // Assert
-    assert_eq!(by_prefix["baseline"]["sessions"], json!(["bb33"]));
-    assert_eq!(by_prefix["candidate"]["sessions"], json!(["aa1122"]));
-    assert_eq!(exact_wins["baseline"]["sessions"], json!(["aa11"]));
-    let reason = assert_bad_field(&ambiguous, "baseline");
-    assert!(reason.contains("more of the session hash"), "{reason}");
-    assert!(ambiguous.1["message"]
-        .as_str()
-        .unwrap()
-        .contains("2 sessions"));
+    for kind in ["session:", ""] {
+        // Act
+        let side = |query: &str| query.replace('=', &format!("={kind}"));
+        let by_prefix = comparison(&app, &side("baseline=bb&candidate=aa112"));
+        let exact_wins = comparison(&app, &side("baseline=aa11&candidate=bb33"));
+        let ambiguous = compare(&app, &side("baseline=aa&candidate=bb"));
+
+        // Assert
+        assert_eq!(by_prefix["baseline"]["sessions"], json!(["bb33"]));
+        assert_eq!(by_prefix["candidate"]["sessions"], json!(["aa1122"]));
+        assert_eq!(exact_wins["baseline"]["sessions"], json!(["aa11"]));
+        let reason = assert_bad_field(&ambiguous, "baseline");
+        assert!(reason.contains("more of the session hash"), "{reason}");
+        assert!(ambiguous.1["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 sessions"));
+    }
+}
+
+#[test]
+fn a_side_that_is_neither_a_hash_nor_a_spec_is_a_400_listing_the_forms_with_examples() {
+    let app = app_with_sessions_aa11_aa1122_bb33();
+
+    let not_a_hash = compare(&app, "baseline=main&candidate=bb");
+
+    let reason = assert_bad_field(&not_a_hash, "baseline");
+    for form in [
+        "session:<hash",
+        "build:<pipeline>/<build>",
+        "last:<pipeline>/<n>",
+        "such as 3f2a9c",
+    ] {
+        assert!(reason.contains(form), "`{form}` not in: {reason}");
+    }
 }
 
 #[test]

@@ -29,7 +29,7 @@ fn components_are_listed_alphabetically_without_the_empty_one() {
     // Byte order: 'X' (0x58) sorts before '_' (0x5F).
     assert_eq!(
         body,
-        json!({"components": ["api", "apiXv3", "api_v2", "db/core"], "total_page": 1})
+        json!({"components": ["api", "apiXv3", "api_v2", "db/core"], "prev_url": null, "next_url": null, "total_page": 1})
     );
 }
 
@@ -126,7 +126,7 @@ fn the_pipelines_of_a_component_are_those_of_the_sessions_that_reported_it() {
             "pipelines",
             &["component"]
         ),
-        json!({"component": "api", "pipelines": ["main"], "total_page": 1})
+        json!({"component": "api", "pipelines": ["main"], "prev_url": null, "next_url": null, "total_page": 1})
     );
     assert_eq!(
         names(
@@ -135,7 +135,7 @@ fn the_pipelines_of_a_component_are_those_of_the_sessions_that_reported_it() {
             "pipelines",
             &["component"]
         ),
-        json!({"component": "db/core", "pipelines": ["main", "release/2.0"], "total_page": 1})
+        json!({"component": "db/core", "pipelines": ["main", "release/2.0"], "prev_url": null, "next_url": null, "total_page": 1})
     );
     assert_eq!(
         names(
@@ -160,7 +160,7 @@ fn the_builds_of_a_component_pipeline_are_listed_in_numeric_order() {
             "builds",
             &extra
         ),
-        json!({"component": "api", "pipeline": "main", "builds": ["7", "10"], "total_page": 1})
+        json!({"component": "api", "pipeline": "main", "builds": ["7", "10"], "prev_url": null, "next_url": null, "total_page": 1})
     );
     // db/core was reported on main only by S2 (build 10), and on release/2.0 by S3 (build 3).
     assert_eq!(
@@ -170,7 +170,7 @@ fn the_builds_of_a_component_pipeline_are_listed_in_numeric_order() {
             "builds",
             &extra
         ),
-        json!({"component": "db/core", "pipeline": "release/2.0", "builds": ["3"], "total_page": 1})
+        json!({"component": "db/core", "pipeline": "release/2.0", "builds": ["3"], "prev_url": null, "next_url": null, "total_page": 1})
     );
     assert_eq!(
         names(
@@ -196,7 +196,7 @@ fn the_sessions_of_a_component_build_are_listed_by_hash() {
             &extra
         ),
         json!({"component": "api", "pipeline": "main", "build": "10", "sessions": [S2],
-               "total_page": 1})
+               "prev_url": null, "next_url": null, "total_page": 1})
     );
     assert_eq!(
         names(

@@ -81,7 +81,7 @@ fn the_sessions_of_an_scm_prefix_are_listed_with_their_tags() {
     assert_envelope(&body, "sessions", &[]);
     assert_eq!(
         body,
-        json!({"sessions": [listed_session(S1), listed_session(S2)], "total_page": 1})
+        json!({"sessions": [listed_session(S1), listed_session(S2)], "prev_url": null, "next_url": null, "total_page": 1})
     );
     let (_, one) = app.get("/api/v1/filters/scm/77e1f00/sessions/");
     assert_eq!(one["sessions"], json!([listed_session(S3)]));
@@ -89,7 +89,7 @@ fn the_sessions_of_an_scm_prefix_are_listed_with_their_tags() {
     assert_eq!(page["sessions"], json!([listed_session(S2)]));
     assert_eq!(
         page["prev_url"],
-        "/api/v1/filters/scm/3/sessions/?per_page=1&page=1"
+        "/api/v1/filters/scm/3/sessions?per_page=1&page=1"
     );
 }
 

@@ -170,6 +170,6 @@ fn page_links_of_a_pattern_route_keep_its_encoded_segment_and_lead_to_the_next_p
     assert_eq!(listed_in_order, [12, 9, 4, 2, 7, 1, 6, 3, 8, 10]);
     assert_eq!(
         pages[0]["next_url"],
-        "/api/v1/variants/like/%5D/metrics/?per_page=4&sort=total_time&page=2"
+        "/api/v1/variants/like/%5D/metrics?per_page=4&sort=total_time&page=2"
     );
 }

@@ -33,7 +33,10 @@ fn posting_a_metric_with_the_seed_field_names_returns_201_and_lists_it_with_pyte
     assert_eq!(status, 201, "{stored}");
     assert_eq!(stored, expected);
     assert_eq!(list_status, 200);
-    assert_eq!(listing, json!({"metrics": [expected], "total_page": 1}));
+    assert_eq!(
+        listing,
+        json!({"metrics": [expected], "prev_url": null, "next_url": null, "total_page": 1})
+    );
     let keys: Vec<&String> = listing["metrics"][0].as_object().unwrap().keys().collect();
     let expected_keys: Vec<&String> = expected.as_object().unwrap().keys().collect();
     assert_eq!(keys, expected_keys);

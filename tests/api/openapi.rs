@@ -40,7 +40,7 @@ fn sample_query_value(name: &str) -> &'static str {
         "ignore_context" => "true",
         "only" => "regressed",
         "method" => "match_all",
-        "with_flags" => "pipeline_branch",
+        "with_flags" | "with_tags" => "pipeline_branch",
         "restrict_flags" => "main",
         "tag" => "pipeline_branch:main",
         "limit" => "10",
@@ -406,7 +406,13 @@ fn every_operation_documents_its_responses_and_post_bodies() {
     let envelope = &listing["200"]["content"]["application/json"]["schema"];
     assert_eq!(
         envelope["required"],
-        json!(["component", "pipelines", "total_page"])
+        json!([
+            "component",
+            "pipelines",
+            "prev_url",
+            "next_url",
+            "total_page"
+        ])
     );
     assert!(listing["204"].is_object());
     let ranked = &doc["paths"]["/api/v1/resources/{resource}/{direction}/{n}/metrics"]["get"];

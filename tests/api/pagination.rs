@@ -36,7 +36,7 @@ fn the_first_page_is_served_by_default_and_links_only_forward() {
     assert_eq!(items(&page), ["m1", "m2"]);
     assert_eq!(page["total_page"], 3);
     assert_eq!(page["next_url"], "/api/v1/metrics/?page=2");
-    assert!(page.get("prev_url").is_none(), "{page}");
+    assert_eq!(page.get("prev_url"), Some(&Value::Null), "{page}");
     assert_eq!(app.get("/api/v1/metrics/?page=1"), (status, page));
 }
 
@@ -63,7 +63,7 @@ fn the_last_page_links_only_back() {
     assert_eq!(items(&page), ["m5"]);
     assert_eq!(page["total_page"], 3);
     assert_eq!(page["prev_url"], "/api/v1/metrics/?page=2");
-    assert!(page.get("next_url").is_none(), "{page}");
+    assert_eq!(page.get("next_url"), Some(&Value::Null), "{page}");
 }
 
 #[test]
@@ -151,11 +151,11 @@ fn page_links_keep_every_other_query_parameter() {
     assert_eq!(status, 200);
     assert_eq!(
         page["prev_url"],
-        "/api/v1/metrics/?per_page=2&kind=function&page=1"
+        "/api/v1/metrics/?per_page=2&page=1&kind=function"
     );
     assert_eq!(
         page["next_url"],
-        "/api/v1/metrics/?per_page=2&kind=function&page=3"
+        "/api/v1/metrics/?per_page=2&page=3&kind=function"
     );
     // Following a link lands on the page it names.
     let next = page["next_url"].as_str().unwrap();
@@ -172,6 +172,33 @@ fn page_links_are_relative_and_well_formed_without_a_trailing_slash_in_the_reque
 
     assert_eq!(page["prev_url"], "/api/v1/metrics/?page=1");
     assert_eq!(page["next_url"], "/api/v1/metrics/?page=3");
+}
+
+#[test]
+fn a_single_page_carries_both_links_as_null() {
+    let app = app_with_five_metrics();
+
+    let (status, page) = app.get("/api/v1/metrics/?per_page=10");
+
+    assert_eq!(status, 200);
+    assert_eq!(page["total_page"], 1);
+    assert_eq!(page.get("prev_url"), Some(&Value::Null), "{page}");
+    assert_eq!(page.get("next_url"), Some(&Value::Null), "{page}");
+}
+
+#[test]
+fn links_below_a_collection_have_no_slash_before_the_query_as_monitor_server_api_writes_them() {
+    let app = app_with_five_metrics();
+
+    let (_, page) = app.get("/api/v1/filters/scope/function/metrics/?page=2");
+
+    assert_eq!(
+        page["prev_url"],
+        "/api/v1/filters/scope/function/metrics?page=1"
+    );
+    let next = page["next_url"].as_str().unwrap();
+    assert_eq!(next, "/api/v1/filters/scope/function/metrics?page=3");
+    assert_eq!(app.get(next).0, 200);
 }
 
 #[test]
@@ -201,5 +228,5 @@ fn context_listings_are_paginated_too() {
     assert_eq!(status, 200);
     assert_eq!(page["contexts"], json!([context("c3")]));
     assert_eq!(page["total_page"], 2);
-    assert_eq!(page["prev_url"], "/api/v1/contexts/c/?page=1");
+    assert_eq!(page["prev_url"], "/api/v1/contexts/c?page=1");
 }

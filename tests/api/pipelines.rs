@@ -16,7 +16,7 @@ fn pipelines_are_the_distinct_pipeline_branch_tags_alphabetically() {
     assert_envelope(&body, "pipelines", &[]);
     assert_eq!(
         body,
-        json!({"pipelines": ["main", "release/2.0"], "total_page": 1})
+        json!({"pipelines": ["main", "release/2.0"], "prev_url": null, "next_url": null, "total_page": 1})
     );
 }
 
@@ -29,12 +29,13 @@ fn the_pipeline_list_is_paginated() {
 
     assert_eq!(
         first,
-        json!({"pipelines": ["main"], "next_url": "/api/v1/pipelines/?page=2", "total_page": 2})
+        json!({"pipelines": ["main"], "prev_url": null, "next_url": "/api/v1/pipelines/?page=2",
+               "total_page": 2})
     );
     assert_eq!(
         second,
         json!({"pipelines": ["release/2.0"], "prev_url": "/api/v1/pipelines/?page=1",
-               "total_page": 2})
+               "next_url": null, "total_page": 2})
     );
 }
 
@@ -49,7 +50,7 @@ fn the_builds_of_a_pipeline_are_listed_in_numeric_order_with_the_pipeline() {
     // 7 before 10, although "10" < "7" as text.
     assert_eq!(
         body,
-        json!({"pipeline": "main", "builds": ["7", "10"], "total_page": 1})
+        json!({"pipeline": "main", "builds": ["7", "10"], "prev_url": null, "next_url": null, "total_page": 1})
     );
 }
 
@@ -62,7 +63,7 @@ fn a_pipeline_name_with_a_slash_is_sent_as_percent_2f() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
-        json!({"pipeline": "release/2.0", "builds": ["3"], "total_page": 1})
+        json!({"pipeline": "release/2.0", "builds": ["3"], "prev_url": null, "next_url": null, "total_page": 1})
     );
     let (_, sessions) = app.get("/api/v1/pipelines/release%2F2.0/builds/3/sessions");
     assert_eq!(sessions["sessions"], json!([S3]));
@@ -78,7 +79,7 @@ fn the_sessions_of_a_build_are_listed_by_hash() {
     assert_envelope(&body, "sessions", &["pipeline", "build"]);
     assert_eq!(
         body,
-        json!({"pipeline": "main", "build": "10", "sessions": [S2], "total_page": 1})
+        json!({"pipeline": "main", "build": "10", "sessions": [S2], "prev_url": null, "next_url": null, "total_page": 1})
     );
     let (_, seven) = app.get("/api/v1/pipelines/main/builds/7/sessions");
     assert_eq!(seven["sessions"], json!([S1]));

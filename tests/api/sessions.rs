@@ -379,6 +379,34 @@ fn with_flags_alone_lists_the_sessions_where_any_of_those_tags_is_set_to_somethi
 }
 
 #[test]
+fn with_tags_is_with_flags_under_the_name_the_official_client_sends() {
+    let app = seeded_app();
+
+    assert_eq!(
+        sessions(
+            &app,
+            "/api/v1/sessions/?with_tags=pipeline_branch&restrict_flags=main"
+        ),
+        [S1, S2]
+    );
+    assert_eq!(
+        sessions(&app, "/api/v1/sessions/?with_tags=description,team"),
+        [S1, S2]
+    );
+    assert_eq!(
+        sessions(
+            &app,
+            "/api/v1/sessions/?with_tags=team&with_flags=team&method=match_all"
+        ),
+        [S2]
+    );
+    assert_bad_field(
+        &app.get("/api/v1/sessions/?with_tags=team&with_flags=description"),
+        "with_tags",
+    );
+}
+
+#[test]
 fn restrict_flags_gives_the_values_of_the_flags_pairwise() {
     let app = seeded_app();
 

@@ -68,28 +68,33 @@ fn store_build(app: &TestApp, token: Option<&str>, build: &str, tests: &[(&str, 
         }),
     );
     for (test, wall) in tests {
-        post(
-            app,
-            token,
-            "/metrics/",
-            json!({
-                "session_h": session_h,
-                "context_h": "c7a1e0f2b3d4e5f60718293a4b5c6d7e8f901234",
-                "item_start_time": "2024-05-01T10:00:01",
-                "item_path": "tests.test_perf",
-                "item": test,
-                "item_variant": test,
-                "item_fs_loc": "tests/test_perf.py",
-                "kind": "function",
-                "component": "",
-                "total_time": wall,
-                "user_time": 0.01,
-                "kernel_time": 0.0,
-                "cpu_usage": 0.1,
-                "mem_usage": 2.0,
-            }),
-        );
+        post_metric(app, token, &session_h, test, *wall);
     }
+}
+
+/// Stores one measure of `test` in session `session_h`, on one machine.
+fn post_metric(app: &TestApp, token: Option<&str>, session_h: &str, test: &str, wall: f64) {
+    post(
+        app,
+        token,
+        "/metrics/",
+        json!({
+            "session_h": session_h,
+            "context_h": "c7a1e0f2b3d4e5f60718293a4b5c6d7e8f901234",
+            "item_start_time": "2024-05-01T10:00:01",
+            "item_path": "tests.test_perf",
+            "item": test,
+            "item_variant": test,
+            "item_fs_loc": "tests/test_perf.py",
+            "kind": "function",
+            "component": "",
+            "total_time": wall,
+            "user_time": 0.01,
+            "kernel_time": 0.0,
+            "cpu_usage": 0.1,
+            "mem_usage": 2.0,
+        }),
+    );
 }
 
 /// Builds 1 (the baseline), 2 (`test_slowed` twice as slow) and 3 (like 2, and `test_sped_up`
@@ -359,6 +364,51 @@ fn a_spec_the_server_refuses_exits_2_with_its_reason() {
 
     assert_fails_with_one_line(&output, "400");
     assert!(stderr(&output).contains("main/41"));
+}
+
+#[test]
+fn bare_session_hashes_name_the_sides_and_an_ambiguous_prefix_exits_2() {
+    // Arrange
+    let app = spawn_app_with_tokens(Tokens::default());
+    let baseline = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+    let candidate = "0a1b99990000111122223333aaaabbbb";
+    for (h, wall) in [(baseline, 0.4), (candidate, 0.8)] {
+        post(
+            &app,
+            None,
+            "/sessions/",
+            json!({"session_h": h, "run_date": "2024-05-01T10:00:00", "scm_ref": h,
+                   "description": {}}),
+        );
+        post_metric(&app, None, h, "test_slowed", wall);
+    }
+
+    // Act
+    let judged = gate(&[
+        "--server",
+        &app.address,
+        "--baseline",
+        baseline,
+        "--candidate",
+        "0a1b9",
+    ]);
+    let ambiguous = gate(&[
+        "--server",
+        &app.address,
+        "--baseline",
+        "0a1b",
+        "--candidate",
+        candidate,
+    ]);
+
+    // Assert
+    assert_eq!(judged.status.code(), Some(1), "{}", stderr(&judged));
+    assert!(
+        stdout(&judged).contains("test_slowed"),
+        "{}",
+        stdout(&judged)
+    );
+    assert_fails_with_one_line(&ambiguous, "ambiguous");
 }
 
 #[test]

@@ -282,7 +282,10 @@ impl Server {
         }
         assert_eq!(status, 200, "GET /{collection}/: {body}");
         assert_eq!(body["total_page"], json!(1), "GET /{collection}/: {body}");
-        assert!(body.get("next_url").is_none() && body.get("prev_url").is_none());
+        assert!(
+            body["next_url"].is_null() && body["prev_url"].is_null(),
+            "{body}"
+        );
         let records = body[collection]
             .as_array()
             .unwrap_or_else(|| panic!("GET /{collection}/ lists no `{collection}`: {body}"))

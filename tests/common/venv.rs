@@ -39,22 +39,69 @@ static VENV_PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 pub fn venv_python(test: &str) -> Option<PathBuf> {
     match VENV_PYTHON.get_or_init(prepare_venv) {
         Ok(python) => Some(python.clone()),
-        Err(reason) if on_ci() => {
-            panic!("{test}: the pytest-monitor venv is a prerequisite on CI and failed: {reason}")
-        }
-        Err(reason) => {
-            // Written to the process's stderr, not through `eprintln!`, which the test harness
-            // captures and hides for a test that returns normally: a skip must always show.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n=======================================================================\n\
-                 SKIPPED: {test}: cannot prepare the pytest-monitor venv: {reason}\n\
-                 (with CI=true this is a failure)\n\
-                 ======================================================================="
-            );
-            None
-        }
+        Err(reason) => skipped(test, "the pytest-monitor venv", reason),
     }
+}
+
+/// `None` after printing a loud `SKIPPED:` line when not on CI; a panic on CI.
+fn skipped(test: &str, what: &str, reason: &str) -> Option<PathBuf> {
+    if on_ci() {
+        panic!("{test}: {what} is a prerequisite on CI and failed: {reason}")
+    }
+    // Written to the process's stderr, not through `eprintln!`, which the test harness captures
+    // and hides for a test that returns normally: a skip must always show.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n=======================================================================\n\
+         SKIPPED: {test}: cannot prepare {what}: {reason}\n\
+         (with CI=true this is a failure)\n\
+         ======================================================================="
+    );
+    None
+}
+
+/// What the official client of monitor-server-api adds to the plugin's venv: the package without
+/// its dependencies (its server half pins Flask 1, SQLAlchemy and uwsgi, which the client never
+/// imports; `requests` came with the plugin), then the two its client imports.
+pub const CLIENT_PACKAGES: [&[&str]; 2] = [
+    &["--no-deps", "monitor-server-api==1.1.0"],
+    &["pandas", "pyyaml"],
+];
+
+const CLIENT_CHECK: &str = "import importlib.metadata as m, monitor_api.monitor; \
+    assert m.version('monitor-server-api') == '1.1.0', m.version('monitor-server-api')";
+
+static CLIENT_PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// The plugin's venv with monitor-server-api's client (`monitor_api`) installed too; `None` after
+/// printing `SKIPPED:` when the prerequisites are missing outside CI.
+pub fn client_python(test: &str) -> Option<PathBuf> {
+    let python = venv_python(test)?;
+    match CLIENT_PYTHON.get_or_init(|| add_client(&python)) {
+        Ok(python) => Some(python.clone()),
+        Err(reason) => skipped(test, "monitor-server-api's client in the venv", reason),
+    }
+}
+
+fn add_client(python: &Path) -> Result<PathBuf, String> {
+    let imports = || -> Result<(), String> {
+        let mut cmd = Command::new(python);
+        cmd.args(["-c", CLIENT_CHECK]);
+        let (status, output) = run_bounded(cmd, PYTHON_CHECK_DEADLINE)?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("`{CLIENT_CHECK}` failed ({status}):\n{output}"))
+        }
+    };
+    if imports().is_ok() {
+        return Ok(python.to_path_buf());
+    }
+    for packages in CLIENT_PACKAGES {
+        pip_install(python, packages)?;
+    }
+    imports()?;
+    Ok(python.to_path_buf())
 }
 
 fn python_in(venv: &Path) -> PathBuf {
@@ -144,7 +191,12 @@ fn build_venv(dir: &Path) -> Result<(), String> {
     if !status.success() {
         return Err(format!("`python3 -m venv` failed ({status}):\n{output}"));
     }
-    let mut cmd = Command::new(python_in(dir));
+    pip_install(&python_in(dir), &PYTHON_PACKAGES)?;
+    check_venv(dir)
+}
+
+fn pip_install(python: &Path, packages: &[&str]) -> Result<(), String> {
+    let mut cmd = Command::new(python);
     cmd.args([
         "-m",
         "pip",
@@ -153,15 +205,16 @@ fn build_venv(dir: &Path) -> Result<(), String> {
         "--disable-pip-version-check",
         "--no-input",
     ])
-    .args(PYTHON_PACKAGES);
+    .args(packages);
     let (status, output) = run_bounded(cmd, PIP_DEADLINE)?;
-    if !status.success() {
-        return Err(format!(
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
             "`pip install {}` failed ({status}):\n{output}",
-            PYTHON_PACKAGES.join(" ")
-        ));
+            packages.join(" ")
+        ))
     }
-    check_venv(dir)
 }
 
 /// Removes `.partial-*` / `.stale-*` venvs left over by interrupted runs, once they are older

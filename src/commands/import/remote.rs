@@ -96,7 +96,7 @@ impl Remote {
                     ))
                 }
             }
-            if body.get("next_url").is_none() {
+            if !body["next_url"].is_string() {
                 break;
             }
         }

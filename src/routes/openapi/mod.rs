@@ -229,13 +229,13 @@ fn responses(answer: Answer) -> Value {
                 key.into(),
                 json!({"type": "array", "items": schema_ref(item)}),
             );
-            properties.insert("prev_url".into(), json!({"type": "string",
-                "description": "Relative link to the previous page, with the same query; absent on the first."}));
-            properties.insert("next_url".into(), json!({"type": "string",
-                "description": "Relative link to the next page, with the same query; absent on the last."}));
+            properties.insert("prev_url".into(), json!({"type": "string", "nullable": true,
+                "description": "Relative link to the previous page, with the same query; null on the first."}));
+            properties.insert("next_url".into(), json!({"type": "string", "nullable": true,
+                "description": "Relative link to the next page, with the same query; null on the last."}));
             properties.insert("total_page".into(), json!({"type": "integer"}));
             let mut required: Vec<&str> = extra.to_vec();
-            required.extend([key, "total_page"]);
+            required.extend([key, "prev_url", "next_url", "total_page"]);
             responses.insert(
                 "200".into(),
                 json!({"description": "One page.",

@@ -175,11 +175,13 @@ pub const METRIC_COUNT: [Param; 12] = METRIC_SELECTION;
 
 // ---------------------------------------------------------------- session listings
 
-/// A session listing's parameters: paging and monitor-server-api's tag filter.
-pub const SESSION_LISTING: [Param; 5] = join(&[
+/// A session listing's parameters: paging and monitor-server-api's tag filter, whose tag names
+/// its server reads from `with_flags` and its official client sends as `with_tags`.
+pub const SESSION_LISTING: [Param; 6] = join(&[
     &PAGING,
     &[
         param("with_flags", Kind::Text, Need::Unsaid, "Comma-separated tag names the sessions must carry."),
+        param("with_tags", Kind::Text, Need::Unsaid, "The same as with_flags, under the name monitor-server-api's client sends; give one or the other (or both the same)."),
         param("restrict_flags", Kind::Text, Need::Unsaid, "Comma-separated values, pairwise with with_flags; an empty one means any non-empty value."),
         param("method", Kind::Enum(&["match_any", "match_all"]), Need::Unsaid, "Whether any (default) or all of the tag conditions must hold."),
     ],
@@ -189,7 +191,7 @@ pub const SESSION_LISTING: [Param; 5] = join(&[
 
 /// The parameters of `/compare`: the two sides and the thresholds.
 pub const COMPARISON: [Param; 10] = [
-    param("baseline", Kind::Text, Need::Required, "The side compared against: session:<hash or unique prefix>, scm:<ref prefix>, build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or last:<pipeline>/<n> (the n latest builds, not counting the candidate's)."),
+    param("baseline", Kind::Text, Need::Required, "The side compared against: session:<hash or unique prefix> (or the bare hash or prefix), scm:<ref prefix>, build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or last:<pipeline>/<n> (the n latest builds, not counting the candidate's)."),
     param("candidate", Kind::Text, Need::Required, "The side judged, in the same forms as baseline."),
     param("max_slowdown", Kind::Threshold, Need::Optional, "Percent of wall-time growth beyond which a test regressed (default 20; a trailing % is accepted)."),
     param("max_memory_growth", Kind::Threshold, Need::Optional, "Percent of memory growth beyond which a test regressed (default 10)."),

@@ -17,8 +17,8 @@ pub(crate) const DELIBERATE: &[(&str, &str)] = &[
     ("run_date", "the reference re-parses run_date and rewrites it (Z as +00:00, fraction padded to 6 digits); we return it exactly as sent (docs/api.md)"),
     ("numbers", "the reference marshals cpu_frequency as an integer (2400), we as the number sent (2400.0): numbers compare by value"),
     ("cpu_frequency", "the reference truncates cpu_frequency to an integer (2893.202 -> 2893); we keep the number as sent (docs/api.md: number, MHz)"),
-    ("null_links", "the reference writes `prev_url`/`next_url: null` where a model is marshalled without skip_none; we omit them (docs/api.md)"),
-    ("link_form", "page links: Flask's url_for writes the path as the route declares it (no trailing slash, its own parameter order and escaping); ours keep the request's query and add `/` before `?`; both resolve on our server"),
+    ("null_links", "we always write `prev_url`/`next_url`, null at either end (docs/api.md); the reference leaves them out where its handler is not marshalled through a model"),
+    ("link_form", "page links: Flask's url_for writes the path as the route declares it (no trailing slash, its own parameter order and escaping); ours keep the request's query in its order; both resolve on our server"),
     ("empty_204", "an empty result answers 204 (docs/api.md); the reference answers 200 with an empty list where its handler sets no status (resources, /components/<c>/pipelines...)"),
     ("ranked_envelope", "resource rankings are not paged (docs/api.md); the reference marshals them through a pageable model, adding total_page: 1 and null links"),
     ("empty_component", "components never include the empty one (docs/api.md); the reference lists \"\" and counts it (its max(count, count - 1) is count) [the data set has metrics without component]"),
@@ -268,9 +268,17 @@ pub(crate) fn normalise_reference(probe: &Probe, reply: &mut Reply, rules: &mut 
     let Value::Object(map) = &mut reply.body else {
         return;
     };
+    let ranked = matches!(probe.shape, Shape::Ranked);
     for key in ["prev_url", "next_url"] {
-        if map.get(key) == Some(&Value::Null) && rules.allow("null_links") {
-            map.remove(key);
+        if ranked {
+            if map.get(key) == Some(&Value::Null) && rules.allow("ranked_envelope") {
+                map.remove(key);
+            }
+        } else if map.contains_key("total_page")
+            && !map.contains_key(key)
+            && rules.allow("null_links")
+        {
+            map.insert(key.into(), Value::Null);
         }
     }
     if matches!(probe.shape, Shape::Ranked)
