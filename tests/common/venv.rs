@@ -7,14 +7,12 @@
 //! silently without having run.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::binary::run_bounded;
-use super::on_ci;
 
 /// What the venv gets: pytest-monitor 1.6.6 predates pytest 8, so it runs under pytest 7, with a
 /// pytest-xdist release line that supports pytest 7.
@@ -37,24 +35,11 @@ static VENV_PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 /// The venv's python, creating the venv on first use; `None` after printing `SKIPPED:` when
 /// the prerequisites are missing outside CI. On CI, missing prerequisites fail the test.
 pub fn venv_python(test: &str) -> Option<PathBuf> {
-    match VENV_PYTHON.get_or_init(prepare_venv) {
-        Ok(python) => Some(python.clone()),
-        Err(reason) if on_ci() => {
-            panic!("{test}: the pytest-monitor venv is a prerequisite on CI and failed: {reason}")
-        }
-        Err(reason) => {
-            // Written to the process's stderr, not through `eprintln!`, which the test harness
-            // captures and hides for a test that returns normally: a skip must always show.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n=======================================================================\n\
-                 SKIPPED: {test}: cannot prepare the pytest-monitor venv: {reason}\n\
-                 (with CI=true this is a failure)\n\
-                 ======================================================================="
-            );
-            None
-        }
-    }
+    super::prerequisite(
+        test,
+        "the pytest-monitor venv",
+        VENV_PYTHON.get_or_init(prepare_venv),
+    )
 }
 
 fn python_in(venv: &Path) -> PathBuf {
@@ -137,6 +122,12 @@ fn prepare_venv() -> Result<PathBuf, String> {
 }
 
 fn build_venv(dir: &Path) -> Result<(), String> {
+    install_venv(dir, &PYTHON_PACKAGES)?;
+    check_venv(dir)
+}
+
+/// Creates a venv at `dir` and pip-installs `packages` into it.
+pub fn install_venv(dir: &Path, packages: &[&str]) -> Result<(), String> {
     let mut cmd = Command::new("python3");
     cmd.args(["-m", "venv"]).arg(dir);
     let (status, output) = run_bounded(cmd, PYTHON_CHECK_DEADLINE)
@@ -153,15 +144,15 @@ fn build_venv(dir: &Path) -> Result<(), String> {
         "--disable-pip-version-check",
         "--no-input",
     ])
-    .args(PYTHON_PACKAGES);
+    .args(packages);
     let (status, output) = run_bounded(cmd, PIP_DEADLINE)?;
     if !status.success() {
         return Err(format!(
             "`pip install {}` failed ({status}):\n{output}",
-            PYTHON_PACKAGES.join(" ")
+            packages.join(" ")
         ));
     }
-    check_venv(dir)
+    Ok(())
 }
 
 /// Removes `.partial-*` / `.stale-*` venvs left over by interrupted runs, once they are older
