@@ -9,6 +9,7 @@ mod record_rules;
 
 mod auth;
 mod crash;
+mod deployment;
 mod disk;
 mod files;
 mod fuzz_parser;
