@@ -103,8 +103,8 @@ pub struct Durability {
     /// When a commit is answered.
     pub synchronous: Synchronous,
     /// The WAL's size, in pages, past which a commit checkpoints it (`PRAGMA wal_autocheckpoint`);
-    /// 0 never does, leaving checkpoints to another process such as Litestream, whose own
-    /// checkpoints would otherwise race the writer's and break its chain of WAL segments.
+    /// 0 never does, leaving checkpoints to another process: Litestream, whose documentation asks
+    /// this of applications under write load, checkpoints once it has copied the frames.
     pub wal_autocheckpoint: u32,
 }
 
