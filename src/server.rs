@@ -148,7 +148,7 @@ impl std::error::Error for ServeError {}
 
 /// Opens the database, binds the address and serves until SIGINT or SIGTERM.
 pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
-    let db = Db::open_with(&args.db, POOL_SIZE, args.synchronous).map_err(ServeError::Database)?;
+    let db = Db::open_with(&args.db, POOL_SIZE, args.durability()).map_err(ServeError::Database)?;
     let listener = TcpListener::bind(&args.bind)
         .map_err(|err| ServeError::Io(format!("cannot listen on {}: {err}", args.bind)))?;
     let address = listener

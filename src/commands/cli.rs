@@ -1,5 +1,6 @@
 //! The command line: `monitor-server [serve] [--db PATH] [--bind ADDR:PORT] [--page-size N]
-//! [--token T] [--read-token T] [--keep-alive SECONDS] [--synchronous full|normal]`,
+//! [--token T] [--read-token T] [--keep-alive SECONDS] [--synchronous full|normal]
+//! [--wal-autocheckpoint PAGES]`,
 //! `monitor-server backup [--db PATH] OUT`,
 //! `monitor-server import FILE... [--db PATH | --server URL [--token T]]` and
 //! `monitor-server compare --server URL --baseline SPEC --candidate SPEC [...]` and
@@ -12,7 +13,7 @@ use std::sync::LazyLock;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::http::ServerUrl;
-use crate::db::writer::Synchronous;
+use crate::db::writer::{Durability, Synchronous, DEFAULT_WAL_AUTOCHECKPOINT};
 use crate::routes::auth::{Secret, Tokens};
 use crate::routes::pagination::MAX_PER_PAGE;
 
@@ -339,6 +340,17 @@ pub struct ServeArgs {
         value_name = "MODE"
     )]
     pub synchronous: Synchronous,
+    /// Fold the write-ahead log back into the database file once it holds this many pages
+    /// (SQLite's default, 1000, about 4 MB); 0 never does, leaving checkpoints to Litestream, as
+    /// its documentation asks when it replicates a busy database. The shutdown checkpoint is
+    /// made either way.
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_WAL_AUTOCHECKPOINT",
+        default_value_t = DEFAULT_WAL_AUTOCHECKPOINT,
+        value_name = "PAGES"
+    )]
+    pub wal_autocheckpoint: u32,
     /// The largest body `POST /api/v1/metrics/batch` accepts, in bytes (413 beyond it); the
     /// default, 64 MiB, holds some 130,000 metrics. Every other route takes at most 1 MiB.
     #[arg(
@@ -355,6 +367,14 @@ impl ServeArgs {
     /// How long idle connections are kept open; `None` when they are closed after one request.
     pub fn keep_alive(&self) -> Option<std::time::Duration> {
         (self.keep_alive > 0).then(|| std::time::Duration::from_secs(self.keep_alive))
+    }
+
+    /// When the writer's commits are answered and when it checkpoints the WAL.
+    pub fn durability(&self) -> Durability {
+        Durability {
+            synchronous: self.synchronous,
+            wal_autocheckpoint: self.wal_autocheckpoint,
+        }
     }
 
     /// The tokens the server will require.

@@ -70,8 +70,8 @@ pub use sessions::{
     count_sessions, count_sessions_by, find_session, insert_session, list_sessions_by,
     SessionQuery, TagCondition,
 };
-pub use writer::Synchronous;
 use writer::Writer;
+pub use writer::{Checkpointed, Durability, Synchronous, DEFAULT_WAL_AUTOCHECKPOINT};
 
 /// The connections to one database file, shared by every worker: a pool for reads and the one
 /// connection that writes.
@@ -93,11 +93,12 @@ impl Db {
         Db::open_with(path, pool_size, Synchronous::Full)
     }
 
-    /// [`Db::open`], with the writer committing as `synchronous` says.
+    /// [`Db::open`], with the writer committing and checkpointing as `durability` says (a bare
+    /// [`Synchronous`] keeps SQLite's default checkpoints).
     pub fn open_with(
         path: &Path,
         pool_size: u32,
-        synchronous: Synchronous,
+        durability: impl Into<Durability>,
     ) -> Result<Db, OpenError> {
         let fail = |reason: String| OpenError::new(path, reason);
         let mut conn = connection::open_file(path).map_err(fail)?;
@@ -106,7 +107,7 @@ impl Db {
         let pool = connection::reader_pool(path, pool_size).map_err(fail)?;
         let path = path.canonicalize().unwrap_or_else(|_| path.to_owned());
         // The connection that checked the file and prepared the schema stays as the writer.
-        let writer = Writer::start(conn, path.clone(), synchronous).map_err(fail)?;
+        let writer = Writer::start(conn, path.clone(), durability.into()).map_err(fail)?;
         Ok(Db {
             pool,
             writer: Arc::new(writer),
@@ -122,8 +123,37 @@ impl Db {
     /// Folds the write-ahead log back into the database file and truncates it; called at shutdown,
     /// once no request is running. Like every change it goes through the writer, after the writes
     /// still queued. Blocks until done: call it outside the async executor.
-    pub fn checkpoint(&self) -> rusqlite::Result<()> {
-        self.writer.checkpoint()
+    ///
+    /// A checkpoint that another connection kept from finishing (Litestream holds a read
+    /// transaction on the file it replicates) is logged as a warning with its numbers: nothing
+    /// is lost, but the WAL stays beside the database file.
+    pub fn checkpoint(&self) -> rusqlite::Result<Checkpointed> {
+        let outcome = self.writer.checkpoint()?;
+        if outcome.complete() {
+            log::debug!(
+                "checkpointed {} WAL frames into {}",
+                outcome.checkpointed_frames,
+                self.path.display()
+            );
+        } else if outcome.checkpointed_frames < outcome.log_frames {
+            log::warn!(
+                "the checkpoint of {} was {}: {} of {} WAL frames folded back into the database \
+                 file; the others stay in the WAL, intact, for a later checkpoint",
+                self.path.display(),
+                if outcome.busy { "busy" } else { "partial" },
+                outcome.checkpointed_frames,
+                outcome.log_frames
+            );
+        } else {
+            log::warn!(
+                "the checkpoint of {} was busy: all {} WAL frames folded back into the database \
+                 file, but the WAL was not truncated: another connection (such as Litestream's) \
+                 was reading it",
+                self.path.display(),
+                outcome.log_frames
+            );
+        }
+        Ok(outcome)
     }
 
     /// Runs `query` with a pooled connection on the blocking thread pool: the way handlers read.

@@ -13,7 +13,8 @@ pub const SCHEMA: &str = include_str!("../../schema.sql");
 /// migrated at start-up by the steps of [`crate::db::migrate::MIGRATIONS`].
 pub const SCHEMA_VERSION: i64 = 3;
 
-/// The tables this binary owns; a file holding any other table belongs to someone else.
+/// The tables this binary owns; a file holding any other table belongs to someone else, except
+/// those of [`REPLICATOR_PREFIX`].
 const OWN_TABLES: [&str; 8] = [
     "contexts",
     "sessions",
@@ -25,9 +26,14 @@ const OWN_TABLES: [&str; 8] = [
     "metric_holes",
 ];
 
+/// The prefix of the tables Litestream adds to a database it replicates (`_litestream_seq`,
+/// `_litestream_lock`): they travel into every restored copy too, and monitor-server neither
+/// reads nor writes them.
+const REPLICATOR_PREFIX: &str = "_litestream_";
+
 /// Checks that the file is an SQLite database this binary may write: writable, readable where
 /// it matters (header, schema and the first page of each table: a few pages, whatever the file's
-/// size), holding no table of another application, and not newer than this binary. Only then,
+/// size), holding no table of another application (Litestream's own excepted), and not newer than this binary. Only then,
 /// in one transaction, migrates an older file ([`crate::db::migrate`]), applies `schema.sql` and
 /// sets the version. Nothing is written to a file that is refused, nor to one a migration fails on.
 pub(super) fn prepare_schema(conn: &mut Connection) -> Result<(), String> {
@@ -41,7 +47,11 @@ pub(super) fn prepare_schema(conn: &mut Connection) -> Result<(), String> {
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
         .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
         .map_err(|err| describe(&err))?;
-    if let Some(foreign) = tables.iter().find(|t| !OWN_TABLES.contains(&t.as_str())) {
+    let (own, foreign): (Vec<&String>, Vec<&String>) = tables
+        .iter()
+        .filter(|t| !t.starts_with(REPLICATOR_PREFIX))
+        .partition(|t| OWN_TABLES.contains(&t.as_str()));
+    if let Some(foreign) = foreign.first() {
         return Err(format!(
             "it holds a table `{foreign}` that monitor-server did not create; \
              refusing to write into another application's database"
@@ -61,7 +71,7 @@ pub(super) fn prepare_schema(conn: &mut Connection) -> Result<(), String> {
         )
         .and_then(|mut stmt| stmt.exists([]))
         .map_err(|err| describe(&err))?;
-    if version == SCHEMA_VERSION && tables.len() == OWN_TABLES.len() && !stale_trigger {
+    if version == SCHEMA_VERSION && own.len() == OWN_TABLES.len() && !stale_trigger {
         return Ok(());
     }
     let tx = conn
@@ -220,5 +230,39 @@ mod tests {
             .unwrap();
         let err = Db::open(&path, 1).err().expect("must refuse");
         assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn litestreams_own_tables_are_accepted_and_nothing_else_foreign() {
+        // Arrange: a file as Litestream leaves it (live or restored): ours, plus its two tables.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        drop(Db::open(&path, 1).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER);
+                 CREATE TABLE _litestream_lock (id INTEGER);",
+            )
+            .unwrap();
+
+        // Act / Assert: it opens, and stays writable.
+        let db = Db::open(&path, 1).expect("Litestream's tables must be accepted");
+        store_metrics(&db.pool.get().unwrap(), &[metric("s1", "function", "core")]).unwrap();
+        drop(db);
+
+        // A name that only resembles Litestream's is someone else's.
+        for foreign in ["_litestreamer", "litestream_seq"] {
+            Connection::open(&path)
+                .unwrap()
+                .execute_batch(&format!("CREATE TABLE {foreign} (id INTEGER)"))
+                .unwrap();
+            let err = Db::open(&path, 1).err().expect("must refuse");
+            assert!(err.to_string().contains(&format!("`{foreign}`")), "{err}");
+            Connection::open(&path)
+                .unwrap()
+                .execute_batch(&format!("DROP TABLE {foreign}"))
+                .unwrap();
+        }
     }
 }

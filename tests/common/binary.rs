@@ -102,6 +102,11 @@ impl Running {
             .to_owned()
     }
 
+    /// The process id (with `process_group(0)` on its command, also its process group's).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every stderr line read so far.
     pub fn stderr(&self) -> Vec<String> {
         self.stderr.lock().unwrap().clone()

@@ -7,14 +7,12 @@
 //! silently without having run.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::binary::run_bounded;
-use super::on_ci;
 
 /// What the venv gets: pytest-monitor 1.6.6 predates pytest 8, so it runs under pytest 7, with a
 /// pytest-xdist release line that supports pytest 7.
@@ -37,27 +35,11 @@ static VENV_PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 /// The venv's python, creating the venv on first use; `None` after printing `SKIPPED:` when
 /// the prerequisites are missing outside CI. On CI, missing prerequisites fail the test.
 pub fn venv_python(test: &str) -> Option<PathBuf> {
-    match VENV_PYTHON.get_or_init(prepare_venv) {
-        Ok(python) => Some(python.clone()),
-        Err(reason) => skipped(test, "the pytest-monitor venv", reason),
-    }
-}
-
-/// `None` after printing a loud `SKIPPED:` line when not on CI; a panic on CI.
-fn skipped(test: &str, what: &str, reason: &str) -> Option<PathBuf> {
-    if on_ci() {
-        panic!("{test}: {what} is a prerequisite on CI and failed: {reason}")
-    }
-    // Written to the process's stderr, not through `eprintln!`, which the test harness captures
-    // and hides for a test that returns normally: a skip must always show.
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n=======================================================================\n\
-         SKIPPED: {test}: cannot prepare {what}: {reason}\n\
-         (with CI=true this is a failure)\n\
-         ======================================================================="
-    );
-    None
+    super::prerequisite(
+        test,
+        "the pytest-monitor venv",
+        VENV_PYTHON.get_or_init(prepare_venv),
+    )
 }
 
 /// What the official client of monitor-server-api adds to the plugin's venv: the package without
@@ -77,10 +59,11 @@ static CLIENT_PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 /// printing `SKIPPED:` when the prerequisites are missing outside CI.
 pub fn client_python(test: &str) -> Option<PathBuf> {
     let python = venv_python(test)?;
-    match CLIENT_PYTHON.get_or_init(|| add_client(&python)) {
-        Ok(python) => Some(python.clone()),
-        Err(reason) => skipped(test, "monitor-server-api's client in the venv", reason),
-    }
+    super::prerequisite(
+        test,
+        "monitor-server-api's client in the venv",
+        CLIENT_PYTHON.get_or_init(|| add_client(&python)),
+    )
 }
 
 fn add_client(python: &Path) -> Result<PathBuf, String> {
@@ -184,6 +167,12 @@ fn prepare_venv() -> Result<PathBuf, String> {
 }
 
 fn build_venv(dir: &Path) -> Result<(), String> {
+    install_venv(dir, &PYTHON_PACKAGES)?;
+    check_venv(dir)
+}
+
+/// Creates a venv at `dir` and pip-installs `packages` into it.
+pub fn install_venv(dir: &Path, packages: &[&str]) -> Result<(), String> {
     let mut cmd = Command::new("python3");
     cmd.args(["-m", "venv"]).arg(dir);
     let (status, output) = run_bounded(cmd, PYTHON_CHECK_DEADLINE)
@@ -191,8 +180,7 @@ fn build_venv(dir: &Path) -> Result<(), String> {
     if !status.success() {
         return Err(format!("`python3 -m venv` failed ({status}):\n{output}"));
     }
-    pip_install(&python_in(dir), &PYTHON_PACKAGES)?;
-    check_venv(dir)
+    pip_install(&python_in(dir), packages)
 }
 
 fn pip_install(python: &Path, packages: &[&str]) -> Result<(), String> {

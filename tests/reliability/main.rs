@@ -1,6 +1,6 @@
 //! What must hold when things go wrong: hostile or slow clients, tokens, kill -9, SIGTERM under
-//! load, a full disk, unusable or old database files, many writers at once, and the record parser
-//! fed random input.
+//! load, a full disk, unusable or old database files, many writers at once, the record parser
+//! fed random input, and a Litestream replica restored after both processes were killed.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -9,10 +9,12 @@ mod record_rules;
 
 mod auth;
 mod crash;
+mod deployment;
 mod disk;
 mod files;
 mod fuzz_parser;
 mod input;
+mod litestream;
 mod load;
 mod shutdown;
 mod slow_clients;

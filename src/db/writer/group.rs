@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 
 use super::jobs::Job;
-use super::{set_up, Message, Synchronous, COMMIT_DELAY, MAX_BATCH};
+use super::{set_up, Checkpointed, Durability, Message, COMMIT_DELAY, MAX_BATCH};
 use crate::db::connection::configure_connection;
 use crate::db::insert::MetricTallies;
 use crate::error::ApiError;
@@ -23,7 +23,7 @@ const REPORT_EVERY: Duration = Duration::from_secs(10);
 pub(super) fn serve(
     mut conn: Connection,
     path: &Path,
-    synchronous: Synchronous,
+    durability: Durability,
     messages: mpsc::Receiver<Message>,
 ) {
     let mut tally = Tally::new();
@@ -41,14 +41,12 @@ pub(super) fn serve(
                     write_group(
                         &mut conn,
                         path,
-                        synchronous,
+                        durability,
                         &mut group,
                         &mut tallies,
                         &mut tally,
                     );
-                    let checkpoint =
-                        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-                    let _ = reply.send(checkpoint);
+                    let _ = reply.send(checkpoint(&conn));
                 }
             }
             next = if group.len() >= MAX_BATCH {
@@ -64,7 +62,7 @@ pub(super) fn serve(
         write_group(
             &mut conn,
             path,
-            synchronous,
+            durability,
             &mut group,
             &mut tallies,
             &mut tally,
@@ -78,7 +76,7 @@ pub(super) fn serve(
 fn write_group(
     conn: &mut Connection,
     path: &Path,
-    synchronous: Synchronous,
+    durability: Durability,
     group: &mut Vec<Box<dyn Job>>,
     tallies: &mut MetricTallies,
     tally: &mut Tally,
@@ -88,7 +86,7 @@ fn write_group(
     }
     let outcome = run_group(conn, group, tallies);
     if outcome.is_err() {
-        leave_no_transaction_open(conn, path, synchronous);
+        leave_no_transaction_open(conn, path, durability);
     }
     tally.add(group.len());
     for job in group.drain(..) {
@@ -141,11 +139,22 @@ fn run_group(
     Ok(())
 }
 
+/// `PRAGMA wal_checkpoint(TRUNCATE)` and its one row: busy, frames in the WAL, frames folded back.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<Checkpointed> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        Ok(Checkpointed {
+            busy: row.get::<_, i64>(0)? != 0,
+            log_frames: row.get(1)?,
+            checkpointed_frames: row.get(2)?,
+        })
+    })
+}
+
 /// Leaves the writer outside any transaction. A COMMIT that fails (the disk filled up) may leave
 /// its transaction open, and every later BEGIN would then fail: rolling back here is what lets
 /// writes succeed again once space is freed. If even the rollback fails, the connection is
 /// replaced by a fresh one.
-fn leave_no_transaction_open(conn: &mut Connection, path: &Path, synchronous: Synchronous) {
+fn leave_no_transaction_open(conn: &mut Connection, path: &Path, durability: Durability) {
     if conn.is_autocommit() {
         return;
     }
@@ -159,7 +168,7 @@ fn leave_no_transaction_open(conn: &mut Connection, path: &Path, synchronous: Sy
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     match Connection::open_with_flags(path, flags).and_then(|mut fresh| {
         configure_connection(&mut fresh)?;
-        set_up(&fresh, synchronous)?;
+        set_up(&fresh, durability)?;
         Ok(fresh)
     }) {
         Ok(fresh) => {

@@ -93,6 +93,51 @@ impl Synchronous {
     }
 }
 
+/// SQLite's own default for `wal_autocheckpoint`, in pages: past this many pages in the WAL, the
+/// commit that grew it folds it back into the database file.
+pub const DEFAULT_WAL_AUTOCHECKPOINT: u32 = 1000;
+
+/// When the writer's commits count as done and when it folds the WAL back into the database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durability {
+    /// When a commit is answered.
+    pub synchronous: Synchronous,
+    /// The WAL's size, in pages, past which a commit checkpoints it (`PRAGMA wal_autocheckpoint`);
+    /// 0 never does, leaving checkpoints to another process: Litestream, whose documentation asks
+    /// this of applications under write load, checkpoints once it has copied the frames.
+    pub wal_autocheckpoint: u32,
+}
+
+impl From<Synchronous> for Durability {
+    /// `synchronous`, with SQLite's default checkpoints.
+    fn from(synchronous: Synchronous) -> Durability {
+        Durability {
+            synchronous,
+            wal_autocheckpoint: DEFAULT_WAL_AUTOCHECKPOINT,
+        }
+    }
+}
+
+/// What `PRAGMA wal_checkpoint(TRUNCATE)` answered: whether it had to give up on a reader or
+/// writer it waited for, and how far it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpointed {
+    /// Another connection (a reader that began before the last commit, such as Litestream's)
+    /// kept the checkpoint from finishing, even after the busy timeout.
+    pub busy: bool,
+    /// Frames in the WAL when the checkpoint ran.
+    pub log_frames: i64,
+    /// How many of them reached the database file.
+    pub checkpointed_frames: i64,
+}
+
+impl Checkpointed {
+    /// Whether the WAL was folded back whole (and so truncated).
+    pub fn complete(&self) -> bool {
+        !self.busy && self.checkpointed_frames >= self.log_frames
+    }
+}
+
 /// The writer thread and the queue in front of it. Dropping it closes the queue: the thread
 /// writes what is still queued, closes its connection and ends, and the drop waits for that.
 pub struct Writer {
@@ -107,23 +152,23 @@ enum Message {
     /// Make a change and answer its client.
     Change(Box<dyn Job>),
     /// Fold the WAL back into the database file, once everything queued before is written.
-    Checkpoint(oneshot::Sender<rusqlite::Result<()>>),
+    Checkpoint(oneshot::Sender<rusqlite::Result<Checkpointed>>),
 }
 
 impl Writer {
     /// Starts the writer thread on `conn`, the database at `path` (reopened if the connection
-    /// ever gets stuck in a transaction), committing as `synchronous` says.
+    /// ever gets stuck in a transaction), committing and checkpointing as `durability` says.
     pub fn start(
         conn: Connection,
         path: PathBuf,
-        synchronous: Synchronous,
+        durability: Durability,
     ) -> Result<Writer, String> {
-        set_up(&conn, synchronous)
+        set_up(&conn, durability)
             .map_err(|err| format!("cannot set up the writer connection: {err}"))?;
         let (queue, messages) = mpsc::sync_channel(MAX_QUEUED_WRITES);
         let thread = std::thread::Builder::new()
             .name("monitor-server-writer".into())
-            .spawn(move || serve(conn, &path, synchronous, messages))
+            .spawn(move || serve(conn, &path, durability, messages))
             .map_err(|err| format!("cannot start the writer thread: {err}"))?;
         Ok(Writer {
             queue: Some(queue),
@@ -185,8 +230,9 @@ impl Writer {
     }
 
     /// Folds the write-ahead log back into the database file and truncates it, after every
-    /// change queued before. Blocks until done: call it outside the async executor (at shutdown).
-    pub fn checkpoint(&self) -> rusqlite::Result<()> {
+    /// change queued before, and says how far it got. Blocks until done: call it outside the
+    /// async executor (at shutdown).
+    pub fn checkpoint(&self) -> rusqlite::Result<Checkpointed> {
         let failed = || {
             rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
@@ -217,14 +263,15 @@ impl Drop for Writer {
 
 /// Sets up the writer connection, beyond what every connection gets
 /// ([`crate::db::configure_connection`]):
-/// - `synchronous` as asked;
+/// - `synchronous` and `wal_autocheckpoint` as asked;
 /// - `temp_store = MEMORY`: SQLite keeps the undo record of each write's savepoint (and of each
 ///   statement inside the transaction) in a sub-journal that otherwise spills to a temporary file
 ///   past 64 KiB — a file created, written and deleted for every group, which took more time than
 ///   the inserts themselves. In memory it holds the pages of one write at a time: it is emptied
 ///   whenever a savepoint is released.
-fn set_up(conn: &Connection, synchronous: Synchronous) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "synchronous", synchronous.pragma())?;
+fn set_up(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "synchronous", durability.synchronous.pragma())?;
+    conn.pragma_update(None, "wal_autocheckpoint", durability.wal_autocheckpoint)?;
     conn.pragma_update(None, "temp_store", "MEMORY")
 }
 

@@ -29,7 +29,7 @@ fn start_writer() -> (tempfile::TempDir, PathBuf, Writer) {
     let mut conn = Connection::open(&path).unwrap();
     prepare_schema(&mut conn).unwrap();
     configure_connection(&mut conn).unwrap();
-    let writer = Writer::start(conn, path.clone(), Synchronous::Full).unwrap();
+    let writer = Writer::start(conn, path.clone(), Synchronous::Full.into()).unwrap();
     (dir, path, writer)
 }
 
@@ -459,7 +459,8 @@ fn a_checkpoint_comes_after_the_writes_queued_before_it() {
         for write in queued {
             write.await.expect("a queued write failed");
         }
-        checkpointed.await.unwrap().expect("the checkpoint failed");
+        let outcome = checkpointed.await.unwrap().expect("the checkpoint failed");
+        assert!(outcome.complete(), "{outcome:?}");
         let wal = path.with_extension("db-wal");
         let wal_size = std::fs::metadata(&wal).map_or(0, |m| m.len());
 
@@ -470,4 +471,70 @@ fn a_checkpoint_comes_after_the_writes_queued_before_it() {
         );
     });
     assert_eq!(committed_contexts(&path), 3);
+}
+
+#[test]
+fn a_checkpoint_held_back_by_a_reader_says_it_was_busy_and_how_far_it_got() {
+    // Arrange: a reader holding a snapshot taken before the last commit, as Litestream does.
+    let (_dir, path, writer) = start_writer();
+    let writer = Arc::new(writer);
+    let runtime = actix_web::rt::System::new();
+    runtime.block_on(queued_context(&writer, "before")).unwrap();
+    let reader = Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let seen: i64 = reader
+        .query_row("SELECT count(*) FROM contexts", [], |row| row.get(0))
+        .unwrap();
+    runtime.block_on(queued_context(&writer, "after")).unwrap();
+
+    // Act
+    let outcome = writer
+        .checkpoint()
+        .expect("a busy checkpoint is not an error");
+
+    // Assert: busy, with the frames the reader still needs left in the WAL.
+    assert_eq!(seen, 1);
+    assert!(outcome.busy, "{outcome:?}");
+    assert!(!outcome.complete(), "{outcome:?}");
+    assert!(
+        outcome.checkpointed_frames < outcome.log_frames,
+        "{outcome:?}"
+    );
+    reader.execute_batch("COMMIT").unwrap();
+    assert!(writer.checkpoint().unwrap().complete());
+    assert_eq!(committed_contexts(&path), 2);
+}
+
+#[test]
+fn the_writer_checkpoints_as_often_as_it_is_told_and_never_with_zero() {
+    for (asked, expected) in [
+        (None, DEFAULT_WAL_AUTOCHECKPOINT),
+        (Some(0), 0),
+        (Some(250), 250),
+    ] {
+        // Arrange
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut conn = Connection::open(&path).unwrap();
+        prepare_schema(&mut conn).unwrap();
+        configure_connection(&mut conn).unwrap();
+        let durability = match asked {
+            None => Durability::from(Synchronous::Full),
+            Some(pages) => Durability {
+                synchronous: Synchronous::Full,
+                wal_autocheckpoint: pages,
+            },
+        };
+        let writer = Writer::start(conn, path, durability).unwrap();
+
+        // Act: what the connection that commits every write was set to.
+        let pages: u32 = actix_web::rt::System::new()
+            .block_on(writer.write(|conn| {
+                Ok(conn.query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))?)
+            }))
+            .unwrap();
+
+        // Assert
+        assert_eq!(pages, expected, "asked for {asked:?}");
+    }
 }
