@@ -178,7 +178,9 @@ impl Metric {
             context_h,
             item_start_time,
             start_us,
-            item_path: r.string(&["item_path"], true, 4096),
+            // Empty for a module-scope metric of a test module outside any package: pytest-monitor
+            // 1.6.6 strips the module's own name from its import path, leaving nothing.
+            item_path: r.string(&["item_path"], false, 4096),
             item: r.string(&["item"], true, 2048),
             item_variant: r.string(&["item_variant"], false, 2048),
             item_fs_loc: r.string(&["item_fs_loc"], false, 2048),
