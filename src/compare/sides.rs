@@ -11,7 +11,8 @@ use crate::error::ApiError;
 
 /// The forms a side can take, for messages and the document.
 pub const SPEC_FORMS: &str = "session:<hash or unique prefix>, scm:<ref prefix>, \
-     build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or last:<pipeline>/<n>";
+     build:<pipeline>/<build>, builds:<pipeline>/<from>..<to>, last:<pipeline>/<n> \
+     or (a baseline only) auto";
 
 /// The largest `n` of `last:<pipeline>/<n>`.
 pub const MAX_LAST_BUILDS: u64 = 1000;
@@ -46,11 +47,24 @@ pub enum SideSpec {
         /// How many builds.
         n: u64,
     },
+    /// `auto` (a baseline only): the builds of the candidate's pipeline since the last change
+    /// detected before the candidate build, which the caller resolves into [`SideSpec::Segment`].
+    Auto,
+    /// The builds of a stable segment of a pipeline, as `auto` resolves.
+    Segment {
+        /// `pipeline_branch`.
+        pipeline: String,
+        /// `pipeline_build_no`s.
+        builds: Vec<String>,
+    },
 }
 
 impl SideSpec {
     /// Parses a spec; the error says what is wrong with it.
     pub fn parse(text: &str) -> Result<SideSpec, String> {
+        if text == "auto" {
+            return Ok(SideSpec::Auto);
+        }
         let Some((kind, rest)) = text.split_once(':') else {
             return Err(format!("must be one of {SPEC_FORMS}"));
         };
@@ -164,6 +178,19 @@ pub(super) fn resolve(
     others: &[SessionRow],
 ) -> Result<Vec<SessionRow>, ApiError> {
     let rows = match spec {
+        SideSpec::Auto => {
+            return Err(ApiError::bad_field(
+                format!("The {side} `{written}` is not valid here."),
+                side,
+                "auto is a baseline only, for a candidate written build:<pipeline>/<build>",
+            ))
+        }
+        SideSpec::Segment { pipeline, builds } => {
+            session_rows(conn, "p.value = ? AND b.value != ''", vec![text(pipeline)])?
+                .into_iter()
+                .filter(|s| builds.contains(&s.build))
+                .collect()
+        }
         SideSpec::Session(prefix) => {
             let found = session_rows(
                 conn,
@@ -271,6 +298,7 @@ mod tests {
                 n: 5
             })
         );
+        assert_eq!(SideSpec::parse("auto"), Ok(SideSpec::Auto));
         assert_eq!(
             SideSpec::parse("session:ab12"),
             Ok(SideSpec::Session("ab12".into()))

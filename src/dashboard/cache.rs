@@ -10,6 +10,7 @@ use crate::db::Selection;
 use crate::error::ApiError;
 
 use super::catalogue::{fingerprint, Catalogue};
+use super::changes::ChangeCache;
 use super::ranking::{summary, Ranking, TestFilter, TestSummary};
 use super::runs::{RunFilter, RunQuery, RunTotals, CACHED_RUNS};
 use super::RUNS_PER_PAGE;
@@ -28,6 +29,8 @@ pub(super) const MAX_CACHED_TESTS: usize = 200_000;
 pub struct Cache {
     entries: Mutex<Vec<CacheEntry>>,
     runs: Mutex<HashMap<String, RunTotals>>,
+    /// The detected changes of the pipelines `/changes` was asked for lately.
+    pub changes: ChangeCache,
 }
 
 pub(super) struct CacheEntry {
