@@ -1,6 +1,7 @@
 // The runs (sessions) newest first, and one run's page with its metrics.
 
 import { get } from "./api.js";
+import { changeStarts } from "./changes.js";
 import { filterBar, filtersOf, filtering } from "./filters.js";
 import { add, cpuShare, h, megabytes, pager, runLink, seconds, short, table, testCell, when } from "./dom.js";
 
@@ -21,6 +22,7 @@ export async function runsView(view, params, { go, summary }) {
       : welcome());
     return;
   }
+  const starts = await buildsWithChanges(answer.runs);
   const chosen = new Set();
   const compare = h("button", { type: "button", class: "primary", id: "compare-button", disabled: true,
     onclick: () => {
@@ -42,7 +44,7 @@ export async function runsView(view, params, { go, summary }) {
       { label: "", class: "pick", cell: tick },
       { label: "Date", cell: (run) => h("a", { href: runLink(run.session_h), class: "run-link" }, when(run.run_date)) },
       { label: "SCM ref", class: "mono", cell: (run) => run.scm_ref || "–" },
-      { label: "Pipeline / build", cell: (run) => run.pipeline ? `${run.pipeline} / ${run.build ?? "–"}` : "–" },
+      { label: "Pipeline / build", cell: (run) => pipelineCell(run, starts) },
       { label: "Tags", class: "tags", cell: (run) => tagChips(run.tags) },
       { label: "Tests", class: "num tests", cell: (run) => run.tests.toLocaleString("en") },
       { label: "Total wall time", class: "num", cell: (run) => seconds(run.total_time) },
@@ -155,4 +157,23 @@ function welcome() {
     h("p", {}, "Point pytest at this server and the runs appear here:"),
     h("pre", {}, `pip install "pytest<8" pytest-monitor==1.6.6\npytest --remote-server ${url}`),
     h("p", { class: "muted" }, "Each pytest run becomes a run; each test a row with its wall time, CPU time and memory."));
+}
+
+/** Per pipeline on the page, the builds where detected changes start (a pipeline whose changes
+ * cannot be read gets no badge: the runs are still worth showing). */
+async function buildsWithChanges(runs) {
+  const pipelines = [...new Set(runs.map((run) => run.pipeline).filter((p) => p))];
+  const found = await Promise.all(pipelines.map((p) => changeStarts(p).catch(() => new Map())));
+  return new Map(pipelines.map((p, i) => [p, found[i]]));
+}
+
+/** A run's pipeline and build, with a badge when changes start at that build. */
+function pipelineCell(run, starts) {
+  if (!run.pipeline) return "–";
+  const count = run.build && starts.has(run.pipeline) ? starts.get(run.pipeline).get(run.build) : 0;
+  const badge = count
+    ? h("a", { class: "badge change-badge", title: "Tests whose level changed from this build on",
+      href: `#/changes?${new URLSearchParams({ pipeline: run.pipeline })}` }, `${count} change${count === 1 ? "" : "s"}`)
+    : null;
+  return add(h("span", {}, `${run.pipeline} / ${run.build ?? "–"} `), badge);
 }
