@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use super::catalogue::{since, Since, StoreVersion};
 
 /// How many pipelines' histories are kept (the least recently used goes first).
-const CACHED_PIPELINES: usize = 8;
+pub(super) const CACHED_PIPELINES: usize = 8;
 
 /// The most recent builds of a test that are analysed: the detection is meant for the latest
 /// few hundred builds (`docs/change-detection.md`, Cost).
@@ -364,10 +364,15 @@ impl ChangeFilter {
 /// One detected change, as `/changes` lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeRow {
+    /// The test's module.
     pub item_path: String,
+    /// The test's name with parameters.
     pub item_variant: String,
+    /// Of the test's latest metric.
     pub kind: String,
+    /// Of the test's latest metric; may be empty.
     pub component: String,
+    /// The machine.
     pub context_h: String,
     /// The context's machine name; null when the context was never stored.
     pub machine_node: Option<String>,
@@ -377,10 +382,13 @@ pub struct ChangeRow {
     pub build: Option<String>,
     /// That build's sessions.
     pub sessions: Vec<String>,
+    /// That build's SCM reference (of its first session).
     pub scm_ref: String,
+    /// That build's run date (of its first session).
     pub run_date: String,
-    /// The median level before and after, in seconds or MB.
+    /// The median level before, in seconds or MB.
     pub before: f64,
+    /// The median level from this build on.
     pub after: f64,
     /// `after` against `before`, percent; null when `before` is 0.
     pub change_percent: Option<f64>,
@@ -395,16 +403,25 @@ pub struct ChangeRow {
 /// One test's analysis on one measure, as `/changes/tests` lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestChanges {
+    /// The test's module.
     pub item_path: String,
+    /// The test's name with parameters.
     pub item_variant: String,
+    /// Of the test's latest metric.
     pub kind: String,
+    /// Of the test's latest metric; may be empty.
     pub component: String,
+    /// The machine.
     pub context_h: String,
+    /// `wall`, `cpu` or `memory`.
     pub metric: Measure,
     /// How many builds were analysed.
     pub builds: usize,
+    /// Oldest first.
     pub changes: Vec<ChangeRow>,
+    /// The noise of the latest values.
     pub noise: Option<Noise>,
+    /// The slope since the last change.
     pub trend: Option<Trend>,
 }
 
@@ -418,6 +435,8 @@ pub struct ChangeCache {
 }
 
 impl ChangeCache {
+    /// The pipeline's history, shared with concurrent requests for it, so that they wait for
+    /// one reading rather than each doing it.
     fn entry(&self, pipeline: &str) -> Arc<Mutex<History>> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let tick = entries.iter().map(|e| e.1).max().unwrap_or(0) + 1;
@@ -435,6 +454,7 @@ impl ChangeCache {
         history
     }
 
+    /// Runs `read` on `pipeline`'s history, brought up to date with what `conn` sees.
     fn with_fresh<T>(
         &self,
         conn: &Connection,
@@ -448,7 +468,7 @@ impl ChangeCache {
     }
 
     /// Brings `pipeline`'s changes up to date now, so that the first request finds them ready.
-    pub fn warm(&self, conn: &Connection, pipeline: &str) -> Result<(), ApiError> {
+    pub(super) fn warm(&self, conn: &Connection, pipeline: &str) -> Result<(), ApiError> {
         self.with_fresh(conn, pipeline, |history| {
             history.listed();
             Ok(())
