@@ -885,6 +885,11 @@ fn the_changes_view_lists_detected_changes_and_the_charts_and_runs_mark_them() {
     screenshot(&browser, "test-changes");
 
     browser.open_view(&app.address, "/runs");
+    browser.wait_for(
+        "the change badges",
+        "return document.querySelector('section.view[data-badges=done]') !== null",
+        json!([]),
+    );
     assert_eq!(
         browser.texts(".change-badge"),
         ["1 change", "1 change"],
