@@ -133,7 +133,8 @@ pub struct CompareArgs {
     #[arg(long, env = "MONITOR_SERVER_URL", value_name = "URL", value_parser = ServerUrl::parse)]
     pub server: ServerUrl,
     /// The runs compared against: session:<hash or prefix> (or the bare hash), scm:<ref prefix>,
-    /// build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or last:<pipeline>/<n>.
+    /// build:<pipeline>/<build>, builds:<pipeline>/<from>..<to>, last:<pipeline>/<n>, or auto:
+    /// the builds since the last change detected before a candidate build:<pipeline>/<build>.
     #[arg(long, value_name = "SPEC")]
     pub baseline: String,
     /// The runs judged, written the same way.

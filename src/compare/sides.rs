@@ -11,12 +11,12 @@ use crate::error::ApiError;
 
 /// The forms a side can take, for messages and the document.
 pub const SPEC_FORMS: &str = "session:<hash or unique prefix> (or the bare hexadecimal hash or \
-     prefix), scm:<ref prefix>, build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or \
-     last:<pipeline>/<n>";
+     prefix), scm:<ref prefix>, build:<pipeline>/<build>, builds:<pipeline>/<from>..<to>, \
+     last:<pipeline>/<n> or (a baseline only) auto";
 
 /// Examples of each form, for the message that refuses a side.
 const SPEC_EXAMPLES: &str = "such as 3f2a9c, session:3f2a9c, scm:8d1e, build:main/41, \
-     builds:main/30..41 or last:main/5";
+     builds:main/30..41, last:main/5 or auto";
 
 /// The largest `n` of `last:<pipeline>/<n>`.
 pub const MAX_LAST_BUILDS: u64 = 1000;
@@ -52,6 +52,16 @@ pub enum SideSpec {
         /// How many builds.
         n: u64,
     },
+    /// `auto` (a baseline only): the builds of the candidate's pipeline since the last change
+    /// detected before the candidate build, which the caller resolves into [`SideSpec::Segment`].
+    Auto,
+    /// The builds of a stable segment of a pipeline, as `auto` resolves.
+    Segment {
+        /// `pipeline_branch`.
+        pipeline: String,
+        /// `pipeline_build_no`s.
+        builds: Vec<String>,
+    },
 }
 
 impl SideSpec {
@@ -59,6 +69,9 @@ impl SideSpec {
     /// hexadecimal digits is a session hash or prefix, as pytest-monitor writes hashes, so the
     /// hash a CI log printed can be pasted as it is.
     pub fn parse(text: &str) -> Result<SideSpec, String> {
+        if text == "auto" {
+            return Ok(SideSpec::Auto);
+        }
         let Some((kind, rest)) = text.split_once(':') else {
             if !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Ok(SideSpec::Session(text.to_owned()));
@@ -178,6 +191,19 @@ pub(super) fn resolve(
     others: &[SessionRow],
 ) -> Result<Vec<SessionRow>, ApiError> {
     let rows = match spec {
+        SideSpec::Auto => {
+            return Err(ApiError::bad_field(
+                format!("The {side} `{written}` is not valid here."),
+                side,
+                "auto is a baseline only, for a candidate written build:<pipeline>/<build>",
+            ))
+        }
+        SideSpec::Segment { pipeline, builds } => {
+            session_rows(conn, "p.value = ? AND b.value != ''", vec![text(pipeline)])?
+                .into_iter()
+                .filter(|s| builds.contains(&s.build))
+                .collect()
+        }
         SideSpec::Session(prefix) => {
             let found = session_rows(
                 conn,
@@ -285,6 +311,7 @@ mod tests {
                 n: 5
             })
         );
+        assert_eq!(SideSpec::parse("auto"), Ok(SideSpec::Auto));
         assert_eq!(
             SideSpec::parse("session:ab12"),
             Ok(SideSpec::Session("ab12".into()))

@@ -10,6 +10,7 @@ use crate::db::Selection;
 use crate::error::ApiError;
 
 use super::catalogue::{fingerprint, Catalogue};
+use super::changes::{ChangeCache, CACHED_PIPELINES};
 use super::ranking::{summary, Ranking, TestFilter, TestSummary};
 use super::runs::{RunFilter, RunQuery, RunTotals, CACHED_RUNS};
 use super::RUNS_PER_PAGE;
@@ -28,6 +29,8 @@ pub(super) const MAX_CACHED_TESTS: usize = 200_000;
 pub struct Cache {
     entries: Mutex<Vec<CacheEntry>>,
     runs: Mutex<HashMap<String, RunTotals>>,
+    /// The detected changes of the pipelines `/changes` was asked for lately.
+    pub changes: ChangeCache,
 }
 
 pub(super) struct CacheEntry {
@@ -112,10 +115,21 @@ impl Cache {
     }
 
     /// Brings the figures of every test (no filter) up to date, as `/tests` without a filter
-    /// would, and the totals of the runs of `/runs`' first page.
+    /// would, the totals of the runs of `/runs`' first page, and then the changes of the
+    /// pipelines with the most sessions (as many as are kept).
     pub(super) fn warm(self: &Arc<Self>, conn: &Connection) -> Result<(), ApiError> {
         self.with_fresh(conn, &TestFilter::default(), |_| Ok(()))?;
         RunQuery(RunFilter::default(), self.clone()).rows(conn, 0, RUNS_PER_PAGE)?;
+        let pipelines: Vec<String> = conn
+            .prepare(
+                "SELECT value FROM session_tags WHERE name = 'pipeline_branch' \
+                 GROUP BY value ORDER BY count(*) DESC LIMIT ?1",
+            )?
+            .query_map([CACHED_PIPELINES as i64], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for pipeline in pipelines {
+            self.changes.warm(conn, &pipeline)?;
+        }
         Ok(())
     }
 

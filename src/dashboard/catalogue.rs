@@ -68,6 +68,51 @@ pub(super) fn store_version(conn: &Connection) -> rusqlite::Result<StoreVersion>
     })
 }
 
+/// What happened to the store since `old` was read.
+pub(super) enum Since {
+    /// Nothing.
+    Same,
+    /// Only additions: these many metrics and sessions, stored after `old`'s largest ids.
+    Grew {
+        now: StoreVersion,
+        metrics: u64,
+        sessions: u64,
+    },
+    /// Something else (a deletion), or `old` is no version at all: everything must be read again.
+    Changed(StoreVersion),
+}
+
+/// Tells, cheaply, whether the store only grew since `old` (see [`StoreVersion`]).
+pub(super) fn since(conn: &Connection, old: &StoreVersion) -> rusqlite::Result<Since> {
+    let now = store_version(conn)?;
+    if *old == StoreVersion::default() {
+        return Ok(Since::Changed(now));
+    }
+    if now == *old {
+        return Ok(Since::Same);
+    }
+    let (metrics, sessions): (u64, u64) = conn
+        .prepare_cached(
+            "SELECT (SELECT count(*) FROM metrics WHERE id > ?1), \
+             (SELECT count(*) FROM sessions WHERE id > ?2)",
+        )?
+        .query_row(params![old.max_metric_id, old.max_session_id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    if now.metrics == old.metrics + metrics
+        && now.sessions == old.sessions + sessions
+        && still_stored(conn, old)?
+    {
+        Ok(Since::Grew {
+            now,
+            metrics,
+            sessions,
+        })
+    } else {
+        Ok(Since::Changed(now))
+    }
+}
+
 /// Whether the newest metric and session of `old` are still stored, unchanged: with the counts,
 /// what tells additions alone from a deletion followed by additions.
 pub(super) fn still_stored(conn: &Connection, old: &StoreVersion) -> rusqlite::Result<bool> {
@@ -180,32 +225,18 @@ impl Catalogue {
         conn: &Connection,
         filter: &TestFilter,
     ) -> rusqlite::Result<()> {
-        let now = store_version(conn)?;
-        if now == self.version && self.version != StoreVersion::default() {
-            return Ok(());
-        }
         let old = self.version;
-        let (added_metrics, added_sessions): (u64, u64) = conn
-            .prepare_cached(
-                "SELECT (SELECT count(*) FROM metrics WHERE id > ?1), \
-                 (SELECT count(*) FROM sessions WHERE id > ?2)",
-            )?
-            .query_row(params![old.max_metric_id, old.max_session_id], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })?;
-        let only_grew = old != StoreVersion::default()
-            && now.metrics == old.metrics + added_metrics
-            && now.sessions == old.sessions + added_sessions
-            && still_stored(conn, &old)?;
+        let (now, growth) = match since(conn, &old)? {
+            Since::Same => return Ok(()),
+            Since::Grew {
+                now,
+                metrics,
+                sessions,
+            } => (now, Some((metrics, sessions))),
+            Since::Changed(now) => (now, None),
+        };
         let (clauses, values) = filter.metric_conditions();
-        if !only_grew {
-            *self = Catalogue::default();
-            let sql = format!(
-                "SELECT {FIGURE_COLUMNS} FROM metrics m{}",
-                where_and(&clauses, None)
-            );
-            self.fold(conn, &sql, values)?;
-        } else {
+        if let Some((added_metrics, added_sessions)) = growth {
             if added_metrics > 0 {
                 let sql = format!(
                     "SELECT {FIGURE_COLUMNS} FROM metrics m{}",
@@ -233,6 +264,13 @@ impl Catalogue {
                 all.extend(values);
                 self.fold(conn, &sql, all)?;
             }
+        } else {
+            *self = Catalogue::default();
+            let sql = format!(
+                "SELECT {FIGURE_COLUMNS} FROM metrics m{}",
+                where_and(&clauses, None)
+            );
+            self.fold(conn, &sql, values)?;
         }
         self.version = now;
         Ok(())

@@ -18,6 +18,7 @@
 mod aggregates;
 mod cache;
 mod catalogue;
+mod changes;
 mod ranking;
 mod runs;
 mod trend;
@@ -25,11 +26,14 @@ mod warmup;
 
 pub use aggregates::{summary_of_store, tags, Summary, TagValue, TagValues};
 pub use cache::Cache;
+pub use changes::{ChangeCache, ChangeFilter, ChangeRow, Measure, TestChanges, MAX_SERIES_POINTS};
 pub use ranking::{Ranking, TestFilter, TestSummary};
 pub use runs::{find_run, Run, RunFilter, RunQuery};
 pub use trend::{trend, Series, TrendPoint};
 pub use warmup::warm_up;
 
+/// `/changes` rows per page when the client sends no `per_page`.
+pub const CHANGES_PER_PAGE: u64 = 50;
 /// `/runs` and `/tests` rows per page when the client sends no `per_page`.
 pub const RUNS_PER_PAGE: u64 = 50;
 /// See [`RUNS_PER_PAGE`].

@@ -9,7 +9,8 @@ use super::cache::Cache;
 /// Computes the figures of every test now, on a thread of its own, so that the dashboard's first
 /// view (`/tests` unfiltered, slowest and hungriest, and `/runs`' first page) finds them ready
 /// instead of waiting for a pass over every metric (about half a second for 1,000,000). A request that comes first
-/// waits for this computation rather than doing it again. Returns the thread, if it started.
+/// waits for this computation rather than doing it again. The changes of the busiest pipelines
+/// (`/changes`) come last, being the least urgent. Returns the thread, if it started.
 pub fn warm_up(db: &Db, cache: Arc<Cache>) -> Option<std::thread::JoinHandle<()>> {
     let db = db.clone();
     let spawned = std::thread::Builder::new()

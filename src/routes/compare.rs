@@ -4,22 +4,56 @@
 use actix_web::{web, HttpResponse};
 
 use crate::compare::{compare, CompareRequest, SideSpec, Thresholds, Verdict};
+use crate::dashboard::Cache;
 use crate::error::ApiError;
 use crate::routes::params::{invalid, Query};
 use crate::state::AppState;
 
 /// `GET /compare?baseline=SPEC&candidate=SPEC[&max_slowdown=P...]`.
-pub async fn get(state: web::Data<AppState>, query: Query) -> Result<HttpResponse, ApiError> {
-    let request = request(&query)?;
+pub async fn get(
+    state: web::Data<AppState>,
+    cache: web::Data<Cache>,
+    query: Query,
+) -> Result<HttpResponse, ApiError> {
+    let mut request = request(&query)?;
+    let cache = cache.into_inner();
     let comparison = state
         .db
         .run(move |conn| {
             // One read transaction: both sides see the same store.
             let tx = conn.transaction()?;
+            if request.baseline.1 == SideSpec::Auto {
+                request.baseline.1 = stable_segment(&tx, &cache, &request.candidate)?;
+            }
             compare(&tx, &request)
         })
         .await?;
     Ok(HttpResponse::Ok().json(comparison))
+}
+
+/// What `baseline=auto` stands for: the builds of the candidate's pipeline since the last change
+/// detected before the candidate build ([`crate::dashboard::ChangeCache::stable_segment`]).
+fn stable_segment(
+    conn: &rusqlite::Connection,
+    cache: &Cache,
+    (written, candidate): &(String, SideSpec),
+) -> Result<SideSpec, ApiError> {
+    let SideSpec::Build { pipeline, build } = candidate else {
+        return Err(invalid(
+            "baseline",
+            "auto",
+            format!("auto needs a candidate written build:<pipeline>/<build>, not `{written}`"),
+        ));
+    };
+    match cache.changes.stable_segment(conn, pipeline, build)? {
+        Some(builds) => Ok(SideSpec::Segment {
+            pipeline: pipeline.clone(),
+            builds,
+        }),
+        None => Err(ApiError::NotFound(format!(
+            "The baseline `auto` matches no session: `{pipeline}` has no build before `{build}`."
+        ))),
+    }
 }
 
 /// The comparison a checked query asks for ([`crate::routes::params::COMPARISON`]): a side that

@@ -9,8 +9,7 @@ use crate::dashboard::{
     RUNS_PER_PAGE, TESTS_PER_PAGE, TREND_LIMIT,
 };
 use crate::error::ApiError;
-use crate::routes::listing::listing_sized;
-use crate::routes::pagination::PageBody;
+use crate::routes::listing::{listing_sized, rows_page};
 use crate::routes::params::{invalid, Query};
 use crate::state::AppState;
 
@@ -79,15 +78,7 @@ pub async fn tests(
             })
         })
         .await?;
-    let Some((window, rows)) = found else {
-        return Ok(HttpResponse::NoContent().finish());
-    };
-    let mut body = PageBody::start(&Map::new(), "tests")?;
-    serde_json::to_writer(body.rows(), &rows).map_err(|err| {
-        log::error!("cannot serialise a page of tests: {err}");
-        ApiError::Internal
-    })?;
-    body.finish(&req, window)
+    rows_page(&req, "tests", found)
 }
 
 /// `GET /tests/trend?item_path=..&item_variant=..`: one test's points per context, oldest first;

@@ -7,9 +7,27 @@ use serde_json::{Map, Value};
 use crate::db::query::{Direction, MetricQuery, NumericColumn, TextColumn};
 use crate::db::Selection;
 use crate::error::ApiError;
-use crate::routes::pagination::{PageBody, PageRequest};
+use crate::routes::pagination::{PageBody, PageRequest, Window};
 use crate::routes::params::Query;
 use crate::state::AppState;
+
+/// Answers `rows` as one page under `key` (204 for `None`: nothing to list), for selections
+/// counted and cut in memory rather than by a [`Selection`].
+pub fn rows_page<T: serde::Serialize>(
+    req: &HttpRequest,
+    key: &'static str,
+    found: Option<(Window, Vec<T>)>,
+) -> Result<HttpResponse, ApiError> {
+    let Some((window, rows)) = found else {
+        return Ok(HttpResponse::NoContent().finish());
+    };
+    let mut body = PageBody::start(&Map::new(), key)?;
+    serde_json::to_writer(body.rows(), &rows).map_err(|err| {
+        log::error!("cannot serialise a page of {key}: {err}");
+        ApiError::Internal
+    })?;
+    body.finish(req, window)
+}
 
 /// Answers one page of `selection` under `key`, after `extra` fields, `per_page` defaulting to
 /// the server's `--page-size`. 204 when the selection is empty.

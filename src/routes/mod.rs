@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::routes::params::{Param, RouteParams};
 
 pub mod body;
+pub mod changes;
 pub mod compare;
 pub mod components;
 pub mod contexts;
@@ -156,6 +157,8 @@ macro_rules! endpoint {
 const RUNS_QUERY: QueryKind = QueryKind::Own(&params::RUNS);
 const TESTS_QUERY: QueryKind = QueryKind::Own(&params::TESTS);
 const TREND_QUERY: QueryKind = QueryKind::Own(&params::TREND);
+const CHANGES_QUERY: QueryKind = QueryKind::Own(&params::CHANGES);
+const CHANGE_TESTS_QUERY: QueryKind = QueryKind::Own(&params::CHANGE_TESTS);
 
 const METRIC_PAGE: Answer = Answer::Page {
     key: "metrics",
@@ -312,6 +315,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
     // regressions
     endpoint!(GET "/compare", compare::get, "compare", Comparison, Answer::Comparison,
         "Compare a candidate set of runs with a baseline: per test, wall time, CPU time and memory, with a verdict."),
+    // change detection
+    endpoint!(GET "/changes/tests", changes::tests, "changes", query = CHANGE_TESTS_QUERY,
+        Answer::Object { schema: "TestChanges", missing: None },
+        "One test's detected changes, noise and drift in a pipeline, per execution context and measure."),
+    endpoint!(GET "/changes", changes::index, "changes", query = CHANGES_QUERY,
+        Answer::Page { key: "changes", item: "Change", extra: &[] },
+        "The detected changes (level shifts) of a pipeline's tests, newest build first."),
     // the dashboard's aggregates
     endpoint!(GET "/runs", dashboard::index, "dashboard", query = RUNS_QUERY,
         Answer::Page { key: "runs", item: "Run", extra: &[] },

@@ -37,6 +37,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("runs.js", JS, include_str!("../static/dashboard/runs.js")),
     ("tests.js", JS, include_str!("../static/dashboard/tests.js")),
     (
+        "changes.js",
+        JS,
+        include_str!("../static/dashboard/changes.js"),
+    ),
+    (
         "compare.js",
         JS,
         include_str!("../static/dashboard/compare.js"),

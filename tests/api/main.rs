@@ -5,6 +5,7 @@
 mod common;
 
 mod batch;
+mod changes;
 mod compare;
 mod components;
 mod contexts;

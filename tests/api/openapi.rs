@@ -44,6 +44,7 @@ fn sample_query_value(name: &str) -> &'static str {
         "restrict_flags" => "main",
         "tag" => "pipeline_branch:main",
         "limit" => "10",
+        "metric" => "wall",
         _ => "sample",
     }
 }

@@ -198,7 +198,10 @@ fn run_newcomer(app: &TestApp) -> Option<Newcomer> {
 // --------------------------------------------------------------------------- screenshots
 
 /// The views the README shows; the others are saved under the target directory only.
-const DOCUMENTED: [&str; 8] = [
+const DOCUMENTED: [&str; 11] = [
+    "changes",
+    "test-changes",
+    "runs-changes",
     "runs",
     "run",
     "test",
@@ -800,4 +803,98 @@ fn the_page_and_its_files_are_served_with_a_same_origin_policy_and_without_a_tok
         }
         other => panic!("POST / answered {other:?}"),
     }
+}
+
+/// Thirty builds of pipeline `main` on one machine: `test_copy` 1.0 s, 1.6 s from build 20 on;
+/// `test_alloc` 100 MB, 160 MB from build 12 on; `test_sum` steady. CPU times do not move.
+fn load_changing_history(app: &TestApp) {
+    let (context, node, _) = MACHINES[0];
+    post_machine(app, context, node);
+    for build in 1..=30u32 {
+        let session = format!("c4a9{build:02}{}", "0".repeat(26));
+        post(
+            app,
+            "/sessions/",
+            json!({"session_h": session,
+                   "run_date": format!("2026-11-{:02}T{:02}:00:00", 1 + build / 24, build % 24),
+                   "scm_ref": format!("{:07x}", 0xc0de000 + build),
+                   "description": {"pipeline_branch": "main", "pipeline_build_no": build.to_string()}}),
+        );
+        let jitter = 1.0 + 0.02 * (f64::from(build) * 1.3).sin();
+        for (test, wall, memory) in [
+            ("test_copy", if build >= 20 { 1.6 } else { 1.0 }, 40.0),
+            ("test_alloc", 0.3, if build >= 12 { 160.0 } else { 100.0 }),
+            ("test_sum", 0.5, 20.0),
+        ] {
+            post(
+                app,
+                "/metrics/",
+                json!({"session_h": session, "context_h": context,
+                       "item_start_time": format!("2026-11-{:02}T{:02}:00:01", 1 + build / 24, build % 24),
+                       "item_path": "tests.test_io", "item": test, "item_variant": test,
+                       "item_fs_loc": "tests/test_io.py", "kind": "function", "component": "storage",
+                       "total_time": wall * jitter, "user_time": 0.05, "kernel_time": 0.01,
+                       "cpu_usage": 0.1, "mem_usage": memory * jitter}),
+            );
+        }
+    }
+}
+
+#[test]
+fn the_changes_view_lists_detected_changes_and_the_charts_and_runs_mark_them() {
+    let Some(browser) = Browser::start("dashboard: changes") else {
+        return;
+    };
+    let app = spawn_app_with_tokens(Tokens::default());
+    load_changing_history(&app);
+
+    browser.open_view(&app.address, "/changes");
+    assert_eq!(
+        listed_variants(&browser),
+        ["test_copy", "test_alloc"],
+        "newest first"
+    );
+    assert_eq!(
+        cell(&browser, "variant", "test_copy", "Build"),
+        "20\nc0de014"
+    );
+    assert_eq!(
+        cell(&browser, "variant", "test_copy", "Metric"),
+        "Wall time"
+    );
+    assert_eq!(cell(&browser, "variant", "test_alloc", "Change"), "+58.6 %");
+    screenshot(&browser, "changes");
+
+    browser.choose("select[name=metric]", "memory");
+    browser.wait_ready("/changes?pipeline=main&metric=memory");
+    assert_eq!(listed_variants(&browser), ["test_alloc"]);
+
+    browser.open_view(&app.address, "/changes");
+    browser.click("tr[data-variant=test_copy] td.test a");
+    browser.wait_for(
+        "the test's charts",
+        "return document.body.dataset.view === 'test' && document.body.dataset.state === 'ready'",
+        json!([]),
+    );
+    assert_eq!(browser.count("#chart-wall .changes .change-mark"), 1);
+    assert_eq!(browser.count("#chart-wall .changes .level"), 2);
+    assert_eq!(browser.count("#chart-memory .changes .change-mark"), 0);
+    assert!(browser
+        .text("#chart-wall .change-label")
+        .starts_with("#20 "));
+    screenshot(&browser, "test-changes");
+
+    browser.open_view(&app.address, "/runs");
+    browser.wait_for(
+        "the change badges",
+        "return document.querySelector('section.view[data-badges=done]') !== null",
+        json!([]),
+    );
+    assert_eq!(
+        browser.texts(".change-badge"),
+        ["1 change", "1 change"],
+        "builds 20 and 12 start a change"
+    );
+    screenshot(&browser, "runs-changes");
+    assert_eq!(browser.console_errors(), Vec::<String>::new());
 }

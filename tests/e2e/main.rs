@@ -10,6 +10,7 @@
 mod common;
 
 mod browser;
+mod changes_history;
 #[allow(dead_code)] // the loader of the benchmarks; only `load` is needed here
 #[path = "../../bench/src/store.rs"]
 mod store;

@@ -32,7 +32,7 @@ const PYTEST_DEADLINE: Duration = Duration::from_secs(240);
 const ATTEMPTS: u32 = 3;
 
 /// The suite; `E2E_SLOWED_SECONDS` sets how long `test_slowed` takes.
-const SUITE: &str = r#""""The suite monitor-server's regression end-to-end test runs build after build."""
+pub(crate) const SUITE: &str = r#""""The suite monitor-server's regression end-to-end test runs build after build."""
 import os
 import time
 
@@ -62,7 +62,7 @@ const FORCED_CPU_FREQ: &str = "2593.5";
 
 /// Runs the suite under the plugin as build `build` of GitLab job `main`, with `test_slowed`
 /// sleeping `slowed` seconds; asserts that pytest passed and that every upload was accepted.
-fn run_build(python: &Path, suite: &Path, server: &Server, build: &str, slowed: &str) {
+pub(crate) fn run_build(python: &Path, suite: &Path, server: &Server, build: &str, slowed: &str) {
     let mut cmd = pytest_command(python, suite, &format!("{}/api/v1", server.address()));
     // GitLab CI's variables name the pipeline and build; the other CI systems' are removed.
     cmd.env("CI_JOB_NAME", "main")
@@ -84,7 +84,7 @@ fn run_build(python: &Path, suite: &Path, server: &Server, build: &str, slowed: 
 }
 
 /// `monitor-server compare --server ... --baseline ... --candidate ... [extra]`.
-fn gate(server: &Server, baseline: &str, candidate: &str, extra: &[&str]) -> Output {
+pub(crate) fn gate(server: &Server, baseline: &str, candidate: &str, extra: &[&str]) -> Output {
     Command::new(crate::common::server_bin())
         .args(["compare", "--server", server.address()])
         .args(["--baseline", baseline, "--candidate", candidate])

@@ -9,7 +9,7 @@ use crate::routes::openapi::schema_ref;
 /// The record schemas, with those of the comparison and the dashboard.
 pub fn all() -> Value {
     let mut all = records();
-    for more in [comparison(), dashboard()] {
+    for more in [comparison(), dashboard(), changes()] {
         if let (Value::Object(all), Value::Object(more)) = (&mut all, more) {
             all.extend(more);
         }
@@ -255,6 +255,66 @@ fn dashboard() -> Value {
                 "tests": integer("Distinct item_variant values (the same name in two modules or on two machines counts once)."),
                 "first_run_date": nullable("Earliest session run_date, as sent."),
                 "last_run_date": nullable("Latest session run_date, as sent.")
+            }}
+    })
+}
+
+/// The answers of `/changes` and `/changes/tests`.
+fn changes() -> Value {
+    let string = |description: &str| json!({"type": "string", "description": description});
+    let number = |description: &str| json!({"type": "number", "description": description});
+    let nullable = |kind: &str, description: &str| json!({"type": kind, "nullable": true, "description": description});
+    let metric = json!({"type": "string", "enum": ["wall", "cpu", "memory"],
+        "description": "wall: total_time (s); cpu: user_time + kernel_time (s); memory: mem_usage (MB)."});
+    let noise = json!({"type": "object", "nullable": true,
+        "description": "The noise of the latest values (at most 50) around their level; null with fewer than 3 builds.",
+        "required": ["cv_percent", "label", "points"], "properties": {
+            "cv_percent": nullable("number", "Robust coefficient of variation (1.4826 MAD / median), percent; null when the level is 0."),
+            "label": {"type": "string", "enum": ["stable", "noisy"], "description": "noisy above 10 %."},
+            "points": {"type": "integer", "description": "Builds it was measured on."}}});
+    let trend = json!({"type": "object", "nullable": true,
+        "description": "The slope since the last change (at most 50 builds); null with fewer than 10.",
+        "required": ["per_build", "percent_per_build", "points", "confidence", "drifting"], "properties": {
+            "per_build": number("Theil–Sen slope, unit per build."),
+            "percent_per_build": nullable("number", "The slope in percent of the median; null when it is 0."),
+            "points": {"type": "integer", "description": "Builds it was measured on."},
+            "confidence": number("1 − the Mann–Kendall p-value."),
+            "drifting": {"type": "boolean", "description": "A drift: steep, significant, and adding up to a change worth telling."}}});
+    json!({
+        "Change": {"type": "object",
+            "description": "A level shift in one test's series (its value per build, in build order) on one machine and measure.",
+            "required": ["item_path", "item_variant", "kind", "component", "context_h", "machine_node", "metric",
+                         "build", "sessions", "scm_ref", "run_date", "before", "after", "change_percent",
+                         "confidence", "noise", "trend"],
+            "properties": {
+                "item_path": string("Module."), "item_variant": string("Name with parameters."),
+                "kind": string("Of the test's latest metric."), "component": string("Of the test's latest metric; may be empty."),
+                "context_h": string("Execution context (machine) hash."),
+                "machine_node": nullable("string", "The context's machine name; null when the context was never stored."),
+                "metric": metric,
+                "build": nullable("string", "The first build at the new level; null for sessions without pipeline tags."),
+                "sessions": {"type": "array", "items": {"type": "string"}, "description": "That build's sessions."},
+                "scm_ref": string("That build's SCM reference (of its first session)."),
+                "run_date": string("That build's run date (of its first session)."),
+                "before": number("Median level before (seconds or MB)."),
+                "after": number("Median level from this build on."),
+                "change_percent": nullable("number", "after against before, percent; null when before is 0."),
+                "confidence": number("1 − the p-value of the test that found it."),
+                "noise": noise, "trend": trend
+            }},
+        "TestChanges": {"type": "object", "required": ["pipeline", "item_path", "item_variant", "tests"],
+            "properties": {
+                "pipeline": string("As asked."), "item_path": string("Module."), "item_variant": string("Name with parameters."),
+                "tests": {"type": "array", "description": "One per context (by hash) and measure (wall, cpu, memory).",
+                    "items": {"type": "object",
+                        "required": ["item_path", "item_variant", "kind", "component", "context_h", "metric", "builds", "changes", "noise", "trend"],
+                        "properties": {
+                            "item_path": string("Module."), "item_variant": string("Name with parameters."),
+                            "kind": string("Of the latest metric."), "component": string("Of the latest metric."),
+                            "context_h": string("Execution context hash."), "metric": metric,
+                            "builds": {"type": "integer", "description": "How many builds were analysed (the latest 500 at most)."},
+                            "changes": {"type": "array", "description": "Oldest first.", "items": schema_ref("Change")},
+                            "noise": noise, "trend": trend}}}
             }}
     })
 }

@@ -191,7 +191,7 @@ pub const SESSION_LISTING: [Param; 6] = join(&[
 
 /// The parameters of `/compare`: the two sides and the thresholds.
 pub const COMPARISON: [Param; 10] = [
-    param("baseline", Kind::Text, Need::Required, "The side compared against: session:<hash or unique prefix> (or the bare hash or prefix), scm:<ref prefix>, build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or last:<pipeline>/<n> (the n latest builds, not counting the candidate's)."),
+    param("baseline", Kind::Text, Need::Required, "The side compared against: session:<hash or unique prefix> (or the bare hash or prefix), scm:<ref prefix>, build:<pipeline>/<build>, builds:<pipeline>/<from>..<to> or last:<pipeline>/<n> (the n latest builds, not counting the candidate's), or auto: for a candidate build:<pipeline>/<build>, the builds since the last change /changes detects before it (the current stable segment; docs/ci-gate.md)."),
     param("candidate", Kind::Text, Need::Required, "The side judged, in the same forms as baseline."),
     param("max_slowdown", Kind::Threshold, Need::Optional, "Percent of wall-time growth beyond which a test regressed (default 20; a trailing % is accepted)."),
     param("max_memory_growth", Kind::Threshold, Need::Optional, "Percent of memory growth beyond which a test regressed (default 10)."),
@@ -230,8 +230,60 @@ pub const TESTS: [Param; 9] = join(&[
     ],
 ]);
 
+const ITEM_PATH: Param = param(
+    "item_path",
+    Kind::Text,
+    Need::Required,
+    "The test's module, exactly.",
+);
+const ITEM_VARIANT: Param = param(
+    "item_variant",
+    Kind::Text,
+    Need::Required,
+    "The test's variant (name with parameters), exactly.",
+);
+
 /// `/tests/trend`'s parameters.
 pub const TREND: [Param; 4] = [
+    ITEM_PATH,
+    ITEM_VARIANT,
+    param(
+        "context_h",
+        Kind::Text,
+        Need::Optional,
+        "Only the points of this execution context.",
+    ),
+    param(
+        "limit",
+        Kind::Integer,
+        Need::Optional,
+        "The latest N points of each context (default 1000, at most 10000).",
+    ),
+];
+
+// ---------------------------------------------------------------- /changes
+
+const CHANGE_PIPELINE: Param = param("pipeline", Kind::Text, Need::Optional, "The pipeline (session tag pipeline_branch) whose builds make the series, in build order; absent or empty (`pipeline=`): the sessions without a pipeline_branch tag, each its own point, in run date order.");
+const CHANGE_METRIC: Param = param(
+    "metric",
+    Kind::Enum(&["wall", "cpu", "memory"]),
+    Need::Optional,
+    "Only this measure: wall time, CPU time (user + kernel) or memory.",
+);
+
+/// `/changes`' parameters; `per_page` defaults to [`crate::dashboard::CHANGES_PER_PAGE`].
+pub const CHANGES: [Param; 6] = [
+    PAGE,
+    per_page("Rows per page (default 50)."),
+    CHANGE_PIPELINE,
+    param("component", Kind::Text, Need::Optional, "Only tests of this component (that of their latest metric)."),
+    CHANGE_METRIC,
+    param("since", Kind::Text, Need::Optional, "Only changes starting at this build or a later one (for pipeline= empty: at this run date or later, compared as text)."),
+];
+
+/// `/changes/tests`' parameters.
+pub const CHANGE_TESTS: [Param; 5] = [
+    CHANGE_PIPELINE,
     param(
         "item_path",
         Kind::Text,
@@ -248,12 +300,7 @@ pub const TREND: [Param; 4] = [
         "context_h",
         Kind::Text,
         Need::Optional,
-        "Only the points of this execution context.",
+        "Only on this execution context.",
     ),
-    param(
-        "limit",
-        Kind::Integer,
-        Need::Optional,
-        "The latest N points of each context (default 1000, at most 10000).",
-    ),
+    CHANGE_METRIC,
 ];

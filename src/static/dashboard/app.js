@@ -1,8 +1,9 @@
 // The dashboard's entry point: reads the address (#/runs, #/runs/<h>, #/test?..., #/slowest,
-// #/hungriest, #/compare?...), shows that view, and keeps the summary line up to date.
+// #/hungriest, #/changes?..., #/compare?...), shows that view, and keeps the summary line up to date.
 // `document.body.dataset.state` says "loading", "ready" or "error", for people and tests alike.
 
 import { get, setToken, token } from "./api.js";
+import { changesView } from "./changes.js";
 import { compareView } from "./compare.js";
 import { errorBox, h, show, when } from "./dom.js";
 import { runView, runsView } from "./runs.js";
@@ -13,6 +14,7 @@ const ROUTES = [
   { match: /^\/runs$/, view: runsView, nav: "/runs" },
   { match: /^\/test$/, view: testView, nav: null },
   { match: /^\/(slowest|hungriest)$/, view: rankingView, nav: null },
+  { match: /^\/changes$/, view: changesView, nav: "/changes" },
   { match: /^\/compare$/, view: compareView, nav: "/compare" },
 ];
 

@@ -14,6 +14,8 @@ export const COLORS = ["#1f77b4", "#e8710a", "#7b3fb2", "#0f9d8a", "#c2185b", "#
 /**
  * A chart of `series` ([{key, label, color, points: [{x: ms, y, href, tip}]}]) with `yLabel`
  * (the quantity and its unit) on the vertical axis and the run date on the horizontal one.
+ * A series may carry detected `changes` ([{x, label}]: a dashed line where a new level starts)
+ * and `levels` ([{x1, x2, y}]: each segment's median between changes).
  */
 export function lineChart({ id, title, yLabel, series }) {
   const points = series.flatMap((one) => one.points);
@@ -78,6 +80,16 @@ export function lineChart({ id, title, yLabel, series }) {
         s("circle", { cx: x(p.x).toFixed(1), cy: y(p.y).toFixed(1), r: radius }, s("title", {}, p.tip))));
     }
     svg.append(group);
+    // Drawn over the points: the segments' medians, then where each new level starts.
+    const marks = s("g", { class: "changes", "data-context": one.key, stroke: one.color });
+    for (const level of one.levels || []) {
+      marks.append(s("line", { class: "level", x1: x(level.x1).toFixed(1), x2: x(level.x2).toFixed(1), y1: y(level.y).toFixed(1), y2: y(level.y).toFixed(1) }));
+    }
+    for (const change of one.changes || []) {
+      marks.append(s("line", { class: "change-mark", x1: x(change.x).toFixed(1), x2: x(change.x).toFixed(1), y1: MARGIN.top, y2: MARGIN.top + plotH }),
+        s("text", { class: "change-label", x: x(change.x) + 4, y: MARGIN.top + 12, fill: one.color, stroke: "none" }, change.label));
+    }
+    if (marks.childNodes.length) svg.append(marks);
   }
   figure.append(svg, legend(series));
   return figure;

@@ -1,6 +1,7 @@
 // The runs (sessions) newest first, and one run's page with its metrics.
 
 import { get } from "./api.js";
+import { changeStarts } from "./changes.js";
 import { filterBar, filtersOf, filtering } from "./filters.js";
 import { add, cpuShare, h, megabytes, pager, runLink, seconds, short, table, testCell, when } from "./dom.js";
 
@@ -42,13 +43,16 @@ export async function runsView(view, params, { go, summary }) {
       { label: "", class: "pick", cell: tick },
       { label: "Date", cell: (run) => h("a", { href: runLink(run.session_h), class: "run-link" }, when(run.run_date)) },
       { label: "SCM ref", class: "mono", cell: (run) => run.scm_ref || "–" },
-      { label: "Pipeline / build", cell: (run) => run.pipeline ? `${run.pipeline} / ${run.build ?? "–"}` : "–" },
+      { label: "Pipeline / build", cell: pipelineCell },
       { label: "Tags", class: "tags", cell: (run) => tagChips(run.tags) },
       { label: "Tests", class: "num tests", cell: (run) => run.tests.toLocaleString("en") },
       { label: "Total wall time", class: "num", cell: (run) => seconds(run.total_time) },
       { label: "Machines", class: "num", cell: (run) => (run.contexts || []).length },
     ], answer.runs, { rowAttrs: (run) => ({ "data-session": run.session_h }) }),
     pager(answer, page, (n) => go("/runs", withPage(params, n))));
+  // The badges come after the table: a pipeline's changes may take the server a while to
+  // compute the first time, and the runs are worth showing meanwhile.
+  badgeBuildsWithChanges(view, answer.runs);
 }
 
 /** `#/runs/<h>`: what the run was, and its metrics, sorted and filtered by the server. */
@@ -155,4 +159,29 @@ function welcome() {
     h("p", {}, "Point pytest at this server and the runs appear here:"),
     h("pre", {}, `pip install "pytest<8" pytest-monitor==1.6.6\npytest --remote-server ${url}`),
     h("p", { class: "muted" }, "Each pytest run becomes a run; each test a row with its wall time, CPU time and memory."));
+}
+
+/** A run's pipeline and build; [`badgeBuildsWithChanges`] adds a badge where changes start. */
+function pipelineCell(run) {
+  if (!run.pipeline) return "–";
+  return h("span", { class: "pipeline-build", "data-pipeline": run.pipeline, "data-build": run.build ?? "" },
+    `${run.pipeline} / ${run.build ?? "–"} `);
+}
+
+/**
+ * Adds to the runs of `view` a badge on each build where detected changes start, once each
+ * pipeline's changes arrive (a pipeline whose changes cannot be read gets no badge).
+ */
+async function badgeBuildsWithChanges(view, runs) {
+  const pipelines = [...new Set(runs.map((run) => run.pipeline).filter((p) => p))];
+  await Promise.all(pipelines.map(async (pipeline) => {
+    const starts = await changeStarts(pipeline).catch(() => new Map());
+    for (const cell of view.querySelectorAll(".pipeline-build")) {
+      const count = cell.dataset.pipeline === pipeline && starts.get(cell.dataset.build);
+      if (!count) continue;
+      cell.append(h("a", { class: "badge change-badge", title: "Tests whose level changed from this build on",
+        href: `#/changes?${new URLSearchParams({ pipeline })}` }, `${count} change${count === 1 ? "" : "s"}`));
+    }
+  }));
+  view.dataset.badges = "done";
 }

@@ -2,6 +2,7 @@
 // one test's trend across runs.
 
 import { get } from "./api.js";
+import { changesOfTest, metricValue } from "./changes.js";
 import { COLORS, lineChart } from "./chart.js";
 import { filterBar, filtersOf } from "./filters.js";
 import { add, h, megabytes, pager, runLink, seconds, short, table, testCell, testLink, timeOf, when } from "./dom.js";
@@ -58,34 +59,71 @@ export async function rankingView(view, params, { go, path }) {
     }));
 }
 
-/** `#/test?item_path=..&item_variant=..[&context_h=..]`: wall time, CPU time and memory by run. */
+/**
+ * `#/test?item_path=..&item_variant=..[&context_h=..][&pipeline=..]`: wall time, CPU time and
+ * memory by run; with a pipeline, the changes detected in its history are marked.
+ */
 export async function testView(view, params) {
   const itemPath = params.get("item_path") || "";
   const itemVariant = params.get("item_variant") || "";
   const contextH = params.get("context_h") || undefined;
+  const pipeline = params.get("pipeline");
   add(view, h("h1", {}, itemVariant), h("p", { class: "muted mono" }, itemPath));
   const trend = await get("/tests/trend", { item_path: itemPath, item_variant: itemVariant, context_h: contextH, limit: TREND_LIMIT });
   const names = await Promise.all(trend.series.map((one) => machineName(one.context_h)));
-  const series = (field, format) => trend.series.map((one, i) => ({
-    key: one.context_h,
-    color: COLORS[i % COLORS.length],
-    label: names[i],
-    points: one.points.map((p) => ({
+  const changes = pipeline === null ? {} : await changesOfTest(pipeline, itemPath, itemVariant);
+  const series = (field, format, metric) => trend.series.map((one, i) => {
+    const points = one.points.map((p) => ({
       x: timeOf(p.run_date),
       y: p[field],
+      session: p.session_h,
       href: runLink(p.session_h),
       tip: `${when(p.run_date)} — ${format(p[field])} (run ${short(p.session_h)})`,
-    })),
-  }));
+    }));
+    return {
+      key: one.context_h,
+      color: COLORS[i % COLORS.length],
+      label: names[i],
+      points,
+      ...marked(points, changes[`${one.context_h} ${metric}`] || [], metric),
+    };
+  });
   if (contextH) {
     add(view, h("p", {}, "One machine shown. ", h("a", { href: testLink(itemPath, itemVariant) }, "Show every machine")));
   }
   add(view,
-    lineChart({ id: "chart-wall", title: "Wall time", yLabel: "Wall time (s)", series: series("total_time", seconds) }),
-    lineChart({ id: "chart-cpu", title: "CPU time (user + kernel)", yLabel: "CPU time (s)", series: series("cpu_time", seconds) }),
-    lineChart({ id: "chart-memory", title: "Memory", yLabel: "Memory (MB)", series: series("mem_usage", megabytes) }),
+    lineChart({ id: "chart-wall", title: "Wall time", yLabel: "Wall time (s)", series: series("total_time", seconds, "wall") }),
+    lineChart({ id: "chart-cpu", title: "CPU time (user + kernel)", yLabel: "CPU time (s)", series: series("cpu_time", seconds, "cpu") }),
+    lineChart({ id: "chart-memory", title: "Memory", yLabel: "Memory (MB)", series: series("mem_usage", megabytes, "memory") }),
     h("p", { class: "muted" },
-      `Each point is one run; click it to open the run. A line holds at most the last ${TREND_LIMIT} runs.`));
+      `Each point is one run; click it to open the run. A line holds at most the last ${TREND_LIMIT} runs.`,
+      pipeline === null ? "" : ` Dashed lines: where pipeline ${pipeline || "(runs without a pipeline)"} changed this test; shaded bands: the median level between changes.`));
+}
+
+/**
+ * Where `changes` (of one context and metric, oldest first) start among `points`, and the
+ * median level of each segment between them, for the chart.
+ */
+function marked(points, changes, metric) {
+  const starts = changes.map((change) => ({
+    change,
+    at: points.findIndex((p) => change.sessions.includes(p.session)),
+  })).filter((c) => c.at >= 0);
+  if (!starts.length || !points.length) return {};
+  const levels = [];
+  let from = 0;
+  for (const { change, at } of starts) {
+    levels.push({ x1: points[from].x, x2: points[Math.max(at - 1, from)].x, y: change.before });
+    from = at;
+  }
+  levels.push({ x1: points[from].x, x2: points[points.length - 1].x, y: starts[starts.length - 1].change.after });
+  return {
+    levels,
+    changes: starts.map(({ change, at }) => ({
+      x: points[at].x,
+      label: `${change.build ? `#${change.build} ` : ""}${metricValue(metric, change.before)} → ${metricValue(metric, change.after)}`,
+    })),
+  };
 }
 
 /** A context as people know it: its machine name and CPU, after its hash. */

@@ -194,10 +194,12 @@ pub(crate) fn fill(pattern: &str, values: &Values) -> String {
 pub(crate) fn cases(values: &Values) -> Vec<Case> {
     let mut cases: Vec<Case> = ENDPOINTS
         .iter()
-        // `/compare` and `/tests/trend` need their parameters: they are measured below, with
-        // them.
+        // `/compare`, `/tests/trend` and `/changes/tests` need their parameters: they are
+        // measured below, with them.
         .filter(|e| {
-            e.method == Method::GET && e.query != QueryKind::Comparison && e.path != "/tests/trend"
+            e.method == Method::GET
+                && e.query != QueryKind::Comparison
+                && !["/tests/trend", "/changes/tests"].contains(&e.path)
         })
         .map(|e| Case {
             label: e.path.to_owned(),
@@ -347,6 +349,24 @@ pub(crate) fn cases(values: &Values) -> Vec<Case> {
                 ("context_h", values.get("context_h")),
                 ("limit", "10000"),
             ]),
+        ),
+        // Every test of the pipeline analysed once (in the warm-up), then kept.
+        ("/changes", query(&[("pipeline", pipeline)])),
+        (
+            "/changes",
+            query(&[("pipeline", pipeline), ("metric", "memory"), ("page", "-1")]),
+        ),
+        (
+            "/changes/tests",
+            query(&[
+                ("pipeline", pipeline),
+                ("item_path", values.get("item_path")),
+                ("item_variant", values.get("variant")),
+            ]),
+        ),
+        (
+            "/compare",
+            query(&[("baseline", "auto"), ("candidate", &one_build)]),
         ),
     ];
     for (pattern, (shown, query)) in extra {
