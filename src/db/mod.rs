@@ -209,4 +209,10 @@ impl Db {
     pub async fn store_metrics(&self, metrics: Vec<Metric>) -> Result<Vec<Metric>, ApiError> {
         self.writer.store_metrics(metrics).await
     }
+
+    /// Stores the metrics of a newline-delimited JSON body, all or none, through the writer
+    /// ([`crate::db::writer::Writer::store_batch`]); returns how many once committed.
+    pub async fn store_batch(&self, body: Vec<u8>) -> Result<usize, ApiError> {
+        self.writer.store_batch(body).await
+    }
 }

@@ -23,5 +23,5 @@ pub use context::Context;
 pub use iso8601::parse_iso8601;
 pub use json::JsonObject;
 pub use metric::{Metric, MetricRecord};
-pub use ndjson::{line_ends, metrics_from_ndjson};
+pub use ndjson::{line_ends, metrics_from_ndjson, NdjsonPieces};
 pub use session::{tag_value, Session, Tag};

@@ -29,6 +29,52 @@ pub fn metrics_from_ndjson(body: &[u8], first_line: usize) -> Result<Vec<Metric>
     Ok(metrics)
 }
 
+/// The metrics of a batch ([`metrics_from_ndjson`]) a few lines at a time, in the order of the
+/// body: what lets a batch of any size be stored with the records of only a few pieces in
+/// memory at once. A piece at fault is an error naming its line, and ends the iteration.
+pub struct NdjsonPieces<'a> {
+    /// What is left to parse.
+    rest: &'a [u8],
+    /// The number of `rest`'s first line.
+    line: usize,
+    lines_per_piece: usize,
+}
+
+impl<'a> NdjsonPieces<'a> {
+    /// The pieces of `body`, each of at most `lines_per_piece` lines (at least one).
+    pub fn new(body: &'a [u8], lines_per_piece: usize) -> Self {
+        NdjsonPieces {
+            rest: body,
+            line: 1,
+            lines_per_piece: lines_per_piece.max(1),
+        }
+    }
+}
+
+impl Iterator for NdjsonPieces<'_> {
+    type Item = Result<Vec<Metric>, ApiError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        // The end of the piece: just past its last line's newline, or the end of the body.
+        let end = self
+            .rest
+            .iter()
+            .enumerate()
+            .filter(|&(_, &byte)| byte == b'\n')
+            .nth(self.lines_per_piece - 1)
+            .map_or(self.rest.len(), |(at, _)| at + 1);
+        let (piece, rest) = self.rest.split_at(end);
+        let parsed = metrics_from_ndjson(piece, self.line);
+        self.line += self.lines_per_piece;
+        // Nothing after a fault: the batch is refused at its first one.
+        self.rest = if parsed.is_ok() { rest } else { &[] };
+        Some(parsed)
+    }
+}
+
 /// How many lines of newline-delimited `text` end in it (its `\n` bytes).
 pub fn line_ends(text: &[u8]) -> usize {
     text.iter().filter(|&&byte| byte == b'\n').count()

@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::db::query::MetricQuery;
 use crate::error::ApiError;
-use crate::models::{line_ends, metrics_from_ndjson, Metric};
+use crate::models::Metric;
 use crate::routes::body::{media_type, read_body, read_json};
 use crate::routes::listing::{metric_count, metric_listing};
 use crate::routes::params::Query;
@@ -50,7 +50,8 @@ pub const NDJSON: &str = "application/x-ndjson";
 /// `POST /metrics/batch`: stores the metrics of an `application/x-ndjson` body, one per line, all
 /// or none, as one write; 201 with `{"count": N}` once they are committed. A line is read as a
 /// single POST's body; the first line at fault refuses the whole batch with a 400 naming it
-/// ([`metrics_from_ndjson`]).
+/// ([`crate::models::metrics_from_ndjson`]). The writer parses and stores the body a piece at a
+/// time ([`crate::db::Db::store_batch`]), so a batch holds its body in memory and little more.
 pub async fn post_batch(
     state: web::Data<AppState>,
     limit: web::Data<BatchLimit>,
@@ -61,59 +62,8 @@ pub async fn post_batch(
         return Err(ApiError::UnsupportedMediaType(NDJSON));
     }
     let body = read_body(&req, payload, limit.0, BATCH_BODY_TIMEOUT).await?;
-    let metrics = parse_batch(body.freeze()).await?;
-    let stored = state.db.store_metrics(metrics).await?;
-    let count = stored.len();
-    // Freeing a hundred thousand records takes milliseconds too.
-    web::block(move || drop(stored)).await.ok();
+    let count = state.db.store_batch(body.into()).await?;
     Ok(HttpResponse::Created().json(serde_json::json!({ "count": count })))
-}
-
-/// Batches smaller than this are parsed in one piece.
-const PARSE_PIECE_BYTES: usize = 1 << 20;
-
-/// Parses a batch on the blocking pool ([`metrics_from_ndjson`]): a large one in pieces split at
-/// line ends, one per core (at most [`crate::state::BLOCKING_THREADS_PER_WORKER`]), at once — a
-/// 100,000-line body is a few hundred milliseconds of parsing on one core. The first line at
-/// fault, in the order of the body, is the one reported.
-async fn parse_batch(body: web::Bytes) -> Result<Vec<Metric>, ApiError> {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let parts = (body.len() / PARSE_PIECE_BYTES)
-        .clamp(1, cores.min(crate::state::BLOCKING_THREADS_PER_WORKER));
-    let mut pieces = Vec::with_capacity(parts);
-    let (mut start, mut first_line) = (0, 1);
-    for k in 1..parts {
-        let target = (body.len() * k / parts).max(start);
-        let Some(end) = body[target..].iter().position(|&b| b == b'\n') else {
-            break;
-        };
-        let end = target + end + 1;
-        pieces.push((first_line, body.slice(start..end)));
-        first_line += line_ends(&body[start..end]);
-        start = end;
-    }
-    pieces.push((first_line, body.slice(start..)));
-    // Each web::block starts at once; awaiting them in order keeps the order of the lines.
-    let parsing: Vec<_> = pieces
-        .into_iter()
-        .map(|(line, piece)| web::block(move || metrics_from_ndjson(&piece, line)))
-        .collect();
-    let mut parsed = Vec::with_capacity(parsing.len());
-    for piece in parsing {
-        parsed.push(piece.await.map_err(|err| {
-            log::error!("blocking task failed: {err}");
-            ApiError::Internal
-        })??);
-    }
-    if parsed.len() == 1 {
-        return Ok(parsed.swap_remove(0));
-    }
-    // Sized once: growing it piece by piece would copy the records and hold both copies.
-    let mut metrics = Vec::with_capacity(parsed.iter().map(Vec::len).sum());
-    for piece in parsed {
-        metrics.extend(piece);
-    }
-    Ok(metrics)
 }
 
 /// `GET /metrics/`: metrics in the order stored (or sorted), filtered on request, page by page.

@@ -254,3 +254,42 @@ fn in_a_batch_of_several_mebibytes_the_bad_line_near_the_end_is_named_by_its_num
     assert!(reply["errors"]["kind"].is_string(), "{reply}");
     app.assert_nothing_stored();
 }
+
+#[test]
+fn a_batch_refused_at_a_late_line_takes_none_of_the_single_posts_sent_meanwhile_with_it() {
+    // Arrange: a batch whose last line is at fault, long enough to be stored in many pieces
+    // before the fault is found.
+    let app = spawn_app();
+    let good = metric("test_one").to_string();
+    let mut body = Vec::new();
+    for _ in 0..20_000 {
+        body.extend_from_slice(good.as_bytes());
+        body.push(b'\n');
+    }
+    body.extend_from_slice(b"not json\n");
+
+    // Act: single posts while the batch is written.
+    let (batch, singles) = std::thread::scope(|scope| {
+        let batch = scope.spawn(|| app.post_raw(BATCH, Some(NDJSON), &body).0);
+        let singles: Vec<u16> = (0..20)
+            .map(|i| {
+                app.post_json("/api/v1/metrics/", &metric(&format!("test_{i}")))
+                    .0
+            })
+            .collect();
+        (batch.join().unwrap(), singles)
+    });
+
+    // Assert: the batch stored nothing, every single post is stored and counted.
+    assert_eq!(batch, 400);
+    assert_eq!(singles, vec![201; 20]);
+    assert_eq!(app.rows_in("metrics"), 20);
+    assert_eq!(
+        app.get("/api/v1/metrics/count"),
+        (200, json!({"count": 20}))
+    );
+    assert_eq!(
+        app.get("/api/v1/items/test_one/metrics/count"),
+        (200, json!({"count": 0}))
+    );
+}

@@ -35,6 +35,19 @@ pub(super) fn serve(
         let mut next = Some(first);
         while let Some(message) = next {
             match message {
+                Message::Change(job) if job.alone() => {
+                    // Written after the changes queued before it, and before those after it.
+                    for writes in [&mut group, &mut vec![job]] {
+                        write_group(
+                            &mut conn,
+                            path,
+                            synchronous,
+                            writes,
+                            &mut tallies,
+                            &mut tally,
+                        );
+                    }
+                }
                 Message::Change(job) => group.push(job),
                 Message::Checkpoint(reply) => {
                     // What was queued before the checkpoint is written before it.

@@ -16,6 +16,9 @@
 //!   change touches first, and a metric touches a dozen index pages. What they change in the
 //!   counts is added up over the group ([`MetricTallies`]) and written once, before the commit
 //!   — or before the next change that may read the counts;
+//! - a batch of metrics ([`Writer::store_batch`]) is a group of its own, in its own transaction:
+//!   a line at fault found once part of it is inserted rolls back that transaction, which holds
+//!   no one else's write;
 //! - a commit that fails (the disk is full: 507) fails every change of the group, none of which is
 //!   stored; the writer rolls back and goes on with the next group.
 //!
@@ -48,7 +51,7 @@ use tokio::sync::oneshot;
 use crate::error::ApiError;
 use crate::models::Metric;
 use group::serve;
-use jobs::{Job, Pending, StoreMetrics};
+use jobs::{Job, Pending, StoreBatch, StoreMetrics};
 
 /// How many changes may wait for the writer. One more is answered 503 with `Retry-After` at once
 /// instead of being queued: that is a few groups of work, and an unbounded queue would only turn
@@ -208,6 +211,24 @@ impl Writer {
         self.enqueue(Box::new(StoreMetrics {
             metrics,
             stored: false,
+            reply,
+        }))?;
+        answered(answer).await
+    }
+
+    /// Stores the metrics of a newline-delimited JSON `body`, one per line, all or none, and
+    /// returns how many once they are committed; the first line at fault refuses them all
+    /// ([`crate::models::metrics_from_ndjson`]). The batch is a transaction of its own, parsed
+    /// and inserted a few thousand lines at a time, so that its records are never all in memory
+    /// at once.
+    ///
+    /// Refused at once with 503 and `Retry-After` when [`MAX_QUEUED_WRITES`] changes are
+    /// waiting already.
+    pub async fn store_batch(&self, body: Vec<u8>) -> Result<usize, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Box::new(StoreBatch {
+            body,
+            stored: None,
             reply,
         }))?;
         answered(answer).await
