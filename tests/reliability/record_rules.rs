@@ -60,7 +60,8 @@ pub const METRIC_FIELDS: &[Field] = &[
         ..field("context_h", text(true, 128))
     },
     field("item_start_time", Rule::Time),
-    field("item_path", text(true, 4096)),
+    // Empty for a module-scope metric of a test module in no package, as pytest-monitor sends it.
+    field("item_path", text(false, 4096)),
     field("item", text(true, 2048)),
     field("item_variant", text(false, 2048)),
     field("item_fs_loc", text(false, 2048)),

@@ -41,7 +41,7 @@ pub(super) fn serve(
                         write_group(
                             &mut conn,
                             path,
-                            synchronous,
+                            durability,
                             writes,
                             &mut tallies,
                             &mut tally,
