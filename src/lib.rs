@@ -17,3 +17,5 @@ pub mod models;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod telemetry;
+pub mod tls;

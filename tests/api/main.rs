@@ -18,6 +18,7 @@ mod layers;
 mod metric_filters;
 mod metrics;
 mod openapi;
+mod operations;
 mod pagination;
 mod persistence;
 mod pipelines;

@@ -13,6 +13,7 @@ use super::{set_up, Message, Synchronous, COMMIT_DELAY, MAX_BATCH};
 use crate::db::connection::configure_connection;
 use crate::db::insert::MetricTallies;
 use crate::error::ApiError;
+use crate::telemetry::WriterStats;
 
 /// How often, at most, the writer logs the size of its groups (at debug level).
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -25,6 +26,7 @@ pub(super) fn serve(
     path: &Path,
     synchronous: Synchronous,
     messages: mpsc::Receiver<Message>,
+    stats: &WriterStats,
 ) {
     let mut tally = Tally::new();
     let mut tallies = MetricTallies::default();
@@ -35,7 +37,10 @@ pub(super) fn serve(
         let mut next = Some(first);
         while let Some(message) = next {
             match message {
-                Message::Change(job) => group.push(job),
+                Message::Change(job) => {
+                    stats.queued.dec();
+                    group.push(job);
+                }
                 Message::Checkpoint(reply) => {
                     // What was queued before the checkpoint is written before it.
                     write_group(
@@ -45,6 +50,7 @@ pub(super) fn serve(
                         &mut group,
                         &mut tallies,
                         &mut tally,
+                        stats,
                     );
                     let checkpoint =
                         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
@@ -68,6 +74,7 @@ pub(super) fn serve(
             &mut group,
             &mut tallies,
             &mut tally,
+            stats,
         );
     }
     tally.report(true);
@@ -82,12 +89,20 @@ fn write_group(
     group: &mut Vec<Box<dyn Job>>,
     tallies: &mut MetricTallies,
     tally: &mut Tally,
+    stats: &WriterStats,
 ) {
     if group.is_empty() {
         return;
     }
+    let started = Instant::now();
     let outcome = run_group(conn, group, tallies);
-    if outcome.is_err() {
+    if outcome.is_ok() {
+        stats.commit_seconds.observe_duration(started.elapsed());
+        let metrics: usize = group.iter().map(|job| job.metrics_stored()).sum();
+        stats.metrics_per_commit.observe(metrics as u64);
+        stats.metrics_stored.inc_by(metrics as u64);
+    } else {
+        stats.failed_commits.inc();
         leave_no_transaction_open(conn, path, synchronous);
     }
     tally.add(group.len());

@@ -20,6 +20,10 @@ pub(super) trait Job: Send {
     /// Answers the client once the group is over: the change's own outcome if the group was
     /// committed, else the error that stopped the group.
     fn answer(self: Box<Self>, group: Result<(), &ApiError>);
+    /// How many metrics the job stored once it ran, for `/metrics`.
+    fn metrics_stored(&self) -> usize {
+        0
+    }
 }
 
 /// A [`Job`] made of a closure returning `T`.
@@ -82,6 +86,14 @@ impl Job for StoreMetrics {
         insert_metrics(conn, tallies, &self.metrics)?;
         self.stored = true;
         Ok(())
+    }
+
+    fn metrics_stored(&self) -> usize {
+        if self.stored {
+            self.metrics.len()
+        } else {
+            0
+        }
     }
 
     fn answer(self: Box<Self>, group: Result<(), &ApiError>) {
