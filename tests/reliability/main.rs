@@ -14,5 +14,6 @@ mod files;
 mod fuzz_parser;
 mod input;
 mod load;
+mod readiness;
 mod shutdown;
 mod slow_clients;
