@@ -1,6 +1,6 @@
 //! End to end, with the real things around the server: the pytest-monitor plugin in a venv
-//! uploading to the real binary, the CI gate on a regression it measured, and the dashboard in a
-//! headless Chromium driven through WebDriver.
+//! uploading to the real binary (over HTTP and HTTPS), the CI gate on a regression it measured,
+//! and the dashboard in a headless Chromium driven through WebDriver.
 //!
 //! `MONITOR_SERVER_BIN` may name an installed `monitor-server` to test instead of the one cargo
 //! built (see `tests/common/binary.rs`).
@@ -16,3 +16,4 @@ mod store;
 mod dashboard_browser;
 mod pytest_monitor;
 mod regression;
+mod tls;
