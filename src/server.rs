@@ -107,7 +107,7 @@ pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io:
     let batch_limit = web::Data::new(routes::metrics::BatchLimit(options.max_batch_bytes));
     // Built once, from the route table, rather than by the route it describes.
     let document = web::Data::new(ApiDocument::build());
-    let telemetry = web::Data::new(Telemetry::new(&state.db));
+    let telemetry = web::Data::new(Telemetry::new(state.db.writer_stats(), state.db.path()));
     let metrics_token = options
         .metrics_token
         .map(|t| web::Data::new(MetricsToken(t)));

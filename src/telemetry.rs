@@ -16,8 +16,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::db::Db;
-
 /// The media type of the OpenMetrics exposition, which Prometheus asks for first.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -118,7 +116,7 @@ impl EncodeMetric for Histogram {
 pub struct WriterStats {
     /// Changes waiting for the writer.
     pub queued: Gauge,
-    /// Metrics stored by each commit (0 for a commit of sessions or contexts only).
+    /// Metrics stored by each commit that stored some.
     pub metrics_per_commit: Histogram,
     /// How long writing and committing a group took.
     pub commit_seconds: Histogram,
@@ -175,8 +173,9 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// The registry of a server using `db`, with the writer's statistics in it.
-    pub fn new(db: &Db) -> Telemetry {
+    /// The registry of a server whose writer reports to `writer` and whose database file is
+    /// `path`.
+    pub fn new(writer: &WriterStats, path: &Path) -> Telemetry {
         let mut registry = Registry::with_prefix("monitor_server");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -192,7 +191,6 @@ impl Telemetry {
             Unit::Seconds,
             latency.clone(),
         );
-        let writer = db.writer_stats();
         registry.register(
             "writer_queue_depth",
             "Writes waiting for the writer thread",
@@ -200,7 +198,7 @@ impl Telemetry {
         );
         registry.register(
             "writer_metrics_per_commit",
-            "Metrics stored by each commit of the writer",
+            "Metrics stored by each commit of the writer that stored some",
             writer.metrics_per_commit.clone(),
         );
         registry.register_with_unit(
@@ -239,7 +237,7 @@ impl Telemetry {
             latency,
             database_bytes,
             wal_bytes,
-            path: db.path().to_owned(),
+            path: path.to_owned(),
         }
     }
 

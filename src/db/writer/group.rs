@@ -99,8 +99,11 @@ fn write_group(
     if outcome.is_ok() {
         stats.commit_seconds.observe_duration(started.elapsed());
         let metrics: usize = group.iter().map(|job| job.metrics_stored()).sum();
-        stats.metrics_per_commit.observe(metrics as u64);
-        stats.metrics_stored.inc_by(metrics as u64);
+        // Commits of sessions, contexts or readiness probes alone would only crowd bucket 0.
+        if metrics > 0 {
+            stats.metrics_per_commit.observe(metrics as u64);
+            stats.metrics_stored.inc_by(metrics as u64);
+        }
     } else {
         stats.failed_commits.inc();
         leave_no_transaction_open(conn, path, synchronous);

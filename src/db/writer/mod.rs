@@ -182,10 +182,14 @@ impl Writer {
     /// Queues `job` for the writer thread, or refuses it when the queue is full or closed.
     fn enqueue(&self, job: Box<dyn Job>) -> Result<(), ApiError> {
         let queue = self.queue.as_ref().ok_or_else(stopped)?;
-        match queue.try_send(Message::Change(job)) {
-            Ok(()) => {
-                self.stats.queued.inc();
-            }
+        // Counted before it is sent, so that the writer never takes it off the count first.
+        self.stats.queued.inc();
+        let sent = queue.try_send(Message::Change(job));
+        if sent.is_err() {
+            self.stats.queued.dec();
+        }
+        match sent {
+            Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 log::warn!("{MAX_QUEUED_WRITES} writes are queued already; refusing one more");
                 return Err(ApiError::Unavailable(
