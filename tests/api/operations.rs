@@ -100,6 +100,33 @@ fn metrics_count_requests_by_route_pattern_and_pass_promtool_after_real_traffic(
     promtool_accepts(&text);
 }
 
+#[test]
+fn prometheus_asking_for_openmetrics_gets_it() {
+    let app = spawn_app();
+    app.create("/api/v1/metrics", &metric("test_a"));
+
+    let response = ureq::get(&format!("{}/metrics", app.address))
+        .set(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .call()
+        .expect("GET /metrics");
+
+    assert_eq!(response.content_type(), "application/openmetrics-text");
+    let text = response.into_string().expect("a readable body");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    // OpenMetrics names a counter's family without `_total`, and its sample with it.
+    assert!(
+        text.contains("# TYPE monitor_server_metrics_stored counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains("monitor_server_metrics_stored_total 1"),
+        "{text}"
+    );
+}
+
 /// The status of `GET path` presenting `token` as a Bearer token.
 fn status_with_token(app: &TestApp, path: &str, token: &str) -> u16 {
     let request = ureq::get(&format!("{}{path}", app.address))
