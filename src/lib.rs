@@ -16,3 +16,5 @@ pub mod models;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod telemetry;
+pub mod tls;

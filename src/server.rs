@@ -17,10 +17,11 @@ use crate::commands::cli::ServeArgs;
 use crate::dashboard;
 use crate::db::{self, Db, OpenError};
 use crate::routes::docs::ApiDocument;
-use crate::routes::middleware::auth::{self, Tokens};
-use crate::routes::middleware::{limits, normalize};
+use crate::routes::middleware::auth::{self, MetricsToken, Secret, Tokens};
+use crate::routes::middleware::{limits, normalize, telemetry as record};
 use crate::routes::{self, ui};
 use crate::state::AppState;
+use crate::telemetry::Telemetry;
 
 /// Read connections per server. A read holds one only while its query runs (a millisecond for a
 /// page of metrics), so 8 keep a few cores busy with room left for slower queries; each costs its
@@ -64,6 +65,11 @@ pub struct Options {
     /// The largest body of `POST /metrics/batch`, in bytes ([`DEFAULT_MAX_BATCH_BYTES`] by
     /// default); every other route takes at most [`routes::BODY_LIMIT`].
     pub max_batch_bytes: usize,
+    /// The token `GET /metrics` requires instead of the read token; `None`: it takes the read
+    /// token like every other read.
+    pub metrics_token: Option<Secret>,
+    /// Serve HTTPS with this certificate and key; `None` (the default): plain HTTP.
+    pub tls: Option<rustls::ServerConfig>,
 }
 
 pub use crate::routes::metrics::DEFAULT_MAX_BATCH_BYTES;
@@ -77,6 +83,8 @@ impl Default for Options {
             max_connections_per_worker: MAX_CONNECTIONS_PER_WORKER,
             keep_alive: None,
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+            metrics_token: None,
+            tls: None,
         }
     }
 }
@@ -99,16 +107,26 @@ pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io:
     let batch_limit = web::Data::new(routes::metrics::BatchLimit(options.max_batch_bytes));
     // Built once, from the route table, rather than by the route it describes.
     let document = web::Data::new(ApiDocument::build());
+    let telemetry = web::Data::new(Telemetry::new(state.db.writer_stats(), state.db.path()));
+    let metrics_token = options
+        .metrics_token
+        .map(|t| web::Data::new(MetricsToken(t)));
     let server = HttpServer::new(move || {
-        App::new()
+        let mut app = App::new()
             .app_data(state.clone())
             .app_data(tokens.clone())
             .app_data(dashboard.clone())
             .app_data(batch_limit.clone())
             .app_data(document.clone())
-            .wrap(from_fn(auth::require_tokens))
+            .app_data(telemetry.clone());
+        if let Some(token) = &metrics_token {
+            app = app.app_data(token.clone());
+        }
+        app.wrap(from_fn(auth::require_tokens))
             .wrap(from_fn(normalize::normalize_path))
             .wrap(from_fn(limits::close_on_unread_body))
+            // Outermost, so that refusals and 404s are counted and timed too.
+            .wrap(from_fn(record::record))
             .configure(ui::configure)
             .configure(routes::configure)
     })
@@ -120,10 +138,12 @@ pub fn run_with(listener: TcpListener, state: AppState, options: Options) -> io:
     )
     .max_connections(options.max_connections_per_worker)
     .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
-    .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(SHUTDOWN_GRACE_SECONDS);
+    let server = match options.tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 /// Why `serve` could not start.
@@ -133,29 +153,52 @@ pub enum ServeError {
     Database(OpenError),
     /// The address cannot be bound, or the server failed while running.
     Io(String),
+    /// The TLS certificate or key cannot be used, or only one of them is given.
+    Tls(String),
 }
 
 impl std::fmt::Display for ServeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ServeError::Database(err) => err.fmt(f),
-            ServeError::Io(message) => f.write_str(message),
+            ServeError::Io(message) | ServeError::Tls(message) => f.write_str(message),
         }
     }
 }
 
 impl std::error::Error for ServeError {}
 
+/// The TLS settings of `--tls-cert` and `--tls-key`: both or neither.
+fn tls_config(args: &ServeArgs) -> Result<Option<rustls::ServerConfig>, ServeError> {
+    match (&args.tls_cert, &args.tls_key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => crate::tls::server_config(cert, key)
+            .map(Some)
+            .map_err(ServeError::Tls),
+        (Some(_), None) => Err(ServeError::Tls(
+            "--tls-cert needs --tls-key (MONITOR_SERVER_TLS_KEY): the certificate's private key"
+                .into(),
+        )),
+        (None, Some(_)) => Err(ServeError::Tls(
+            "--tls-key needs --tls-cert (MONITOR_SERVER_TLS_CERT): the certificate it belongs to"
+                .into(),
+        )),
+    }
+}
+
 /// Opens the database, binds the address and serves until SIGINT or SIGTERM.
 pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
+    // Before the database: a bad certificate must not leave a new empty database behind.
+    let tls = tls_config(args)?;
     let db = Db::open_with(&args.db, POOL_SIZE, args.durability()).map_err(ServeError::Database)?;
     let listener = TcpListener::bind(&args.bind)
         .map_err(|err| ServeError::Io(format!("cannot listen on {}: {err}", args.bind)))?;
     let address = listener
         .local_addr()
         .map_err(|err| ServeError::Io(format!("cannot read the bound address: {err}")))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let started = format!(
-        "monitor-server {} listening on http://{address}/api/v1 with database {}",
+        "monitor-server {} listening on {scheme}://{address}/api/v1 with database {}",
         env!("CARGO_PKG_VERSION"),
         db.path().display()
     );
@@ -177,6 +220,8 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
         tokens,
         keep_alive: args.keep_alive(),
         max_batch_bytes: args.max_batch_bytes,
+        metrics_token: args.metrics_token.clone(),
+        tls,
         ..Options::default()
     };
     let state = AppState {

@@ -1,8 +1,8 @@
 //! The command line: `monitor-server [serve] [--db PATH] [--bind ADDR:PORT] [--page-size N]
-//! [--token T] [--read-token T] [--keep-alive SECONDS] [--synchronous full|normal]
-//! [--wal-autocheckpoint PAGES]`,
+//! [--token T] [--read-token T] [--metrics-token T] [--keep-alive SECONDS]
+//! [--synchronous full|normal] [--wal-autocheckpoint PAGES] [--tls-cert PATH --tls-key PATH]`,
 //! `monitor-server backup [--db PATH] OUT`,
-//! `monitor-server import FILE... [--db PATH | --server URL [--token T]]` and
+//! `monitor-server import FILE... [--db PATH | --server URL [--token T] [--ca-cert PATH]]` and
 //! `monitor-server compare --server URL --baseline SPEC --candidate SPEC [...]` and
 //! `monitor-server prune [--db PATH] --older-than AGE [--dry-run]`, each flag with a
 //! `MONITOR_SERVER_*` environment variable behind it.
@@ -16,6 +16,7 @@ use crate::commands::http::ServerUrl;
 use crate::db::writer::{Durability, Synchronous, DEFAULT_WAL_AUTOCHECKPOINT};
 use crate::routes::auth::{Secret, Tokens};
 use crate::routes::pagination::MAX_PER_PAGE;
+use crate::tls::CaCert;
 
 /// What `--version` prints after the name: the package version and the database schema version
 /// this binary writes, because the schema decides which files it can open and which older
@@ -174,6 +175,15 @@ pub struct CompareArgs {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
+    /// PEM file of the certificate authorities an https:// server's certificate must be signed
+    /// by, instead of the system's (SSL_CERT_FILE also replaces them).
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_CA_CERT",
+        value_name = "PATH",
+        value_parser = CaCert::parse
+    )]
+    pub ca_cert: Option<CaCert>,
 }
 
 impl std::fmt::Debug for CompareArgs {
@@ -185,6 +195,7 @@ impl std::fmt::Debug for CompareArgs {
             .field("candidate", &self.candidate)
             .field("format", &self.format)
             .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("ca_cert", &self.ca_cert)
             .finish_non_exhaustive()
     }
 }
@@ -229,6 +240,15 @@ pub struct ImportArgs {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
+    /// PEM file of the certificate authorities an https:// server's certificate must be signed
+    /// by, instead of the system's (SSL_CERT_FILE also replaces them).
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_CA_CERT",
+        value_name = "PATH",
+        value_parser = CaCert::parse
+    )]
+    pub ca_cert: Option<CaCert>,
 }
 
 impl ImportArgs {
@@ -249,6 +269,7 @@ impl std::fmt::Debug for ImportArgs {
             .field("db", &self.db)
             .field("server", &self.server)
             .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("ca_cert", &self.ca_cert)
             .finish()
     }
 }
@@ -362,6 +383,21 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(usize)
     )]
     pub max_batch_bytes: usize,
+    /// Token `GET /metrics` (Prometheus) must present instead of the read token, so that a
+    /// scraper needs no access to the data; unset: /metrics takes the read token like the API.
+    #[arg(
+        long,
+        env = "MONITOR_SERVER_METRICS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub metrics_token: Option<Secret>,
+    /// PEM certificate chain to serve HTTPS with (with --tls-key); unset: plain HTTP.
+    #[arg(long, env = "MONITOR_SERVER_TLS_CERT", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the --tls-cert certificate.
+    #[arg(long, env = "MONITOR_SERVER_TLS_KEY", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServeArgs {

@@ -2,21 +2,22 @@
 //! --server`): it parses the server's URL, sets the timeout, sends the token and words every
 //! failure the same way.
 //!
-//! Plain HTTP only, for now: ureq is built without TLS, so an `https://` URL is refused when the
-//! command line is parsed rather than when the first request fails. Supporting it means
-//! accepting it in [`ServerUrl::parse`] and giving the agent a TLS connector in [`Client::new`];
-//! nothing else here or in the commands changes.
+//! `https://` servers are reached with rustls ([`crate::tls`]), trusting the system's certificate
+//! authorities, `SSL_CERT_FILE`, or the one `--ca-cert` names.
 
 use std::fmt;
 use std::time::Duration;
 
 use serde_json::Value;
 
-/// A server's API base, as given on the command line: its root (`http://HOST:PORT`, or a path
-/// below which a proxy serves it) with or without `/api/v1`, the same as the plugin is given.
+use crate::tls::{self, CaCert};
+
+/// A server's API base, as given on the command line: its root (`http://HOST:PORT`,
+/// `https://HOST`, or a path below which a proxy serves it) with or without `/api/v1`, the same
+/// as the plugin is given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerUrl {
-    /// `http://HOST:PORT/api/v1`, without a trailing slash.
+    /// `http[s]://HOST:PORT/api/v1`, without a trailing slash.
     api: String,
 }
 
@@ -25,14 +26,11 @@ impl ServerUrl {
     /// and the value.
     pub fn parse(text: &str) -> Result<ServerUrl, String> {
         let url = text.trim();
-        let Some(rest) = url.strip_prefix("http://") else {
-            return Err(if url.starts_with("https://") {
-                "this client speaks plain HTTP only (HTTPS is not supported yet); reach the \
-                 server on its own http:// address, such as http://127.0.0.1:8050"
-                    .into()
-            } else {
-                "must be an http:// URL, such as http://127.0.0.1:8050".into()
-            });
+        let Some((scheme, rest)) = ["http://", "https://"]
+            .into_iter()
+            .find_map(|scheme| Some((scheme, url.strip_prefix(scheme)?)))
+        else {
+            return Err("must be an http:// or https:// URL, such as http://127.0.0.1:8050".into());
         };
         let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         if host.is_empty() {
@@ -41,13 +39,18 @@ impl ServerUrl {
         let path = path.trim_end_matches('/');
         let path = path.strip_suffix("/api/v1").unwrap_or(path);
         Ok(ServerUrl {
-            api: format!("http://{host}{path}/api/v1"),
+            api: format!("{scheme}{host}{path}/api/v1"),
         })
     }
 
-    /// `http://HOST:PORT/api/v1`, without a trailing slash.
+    /// `http[s]://HOST:PORT/api/v1`, without a trailing slash.
     pub fn api(&self) -> &str {
         &self.api
+    }
+
+    /// Whether the server is reached over HTTPS.
+    pub fn is_https(&self) -> bool {
+        self.api.starts_with("https://")
     }
 }
 
@@ -88,13 +91,28 @@ pub struct Client {
 
 impl Client {
     /// A client for `server`; each request may take `timeout`, from connecting to the last byte
-    /// of the answer. `token` goes with every request as `Authorization: Bearer`.
-    pub fn new(server: &ServerUrl, token: Option<&str>, timeout: Duration) -> Client {
-        Client {
-            agent: ureq::AgentBuilder::new().timeout(timeout).build(),
+    /// of the answer. `token` goes with every request as `Authorization: Bearer`. An `https://`
+    /// server must present a certificate signed by `ca` when given, else by an authority the
+    /// system trusts (or `SSL_CERT_FILE` holds).
+    pub fn new(
+        server: &ServerUrl,
+        token: Option<&str>,
+        ca: Option<&CaCert>,
+        timeout: Duration,
+    ) -> Result<Client, HttpError> {
+        let mut agent = ureq::AgentBuilder::new().timeout(timeout);
+        if server.is_https() {
+            let config = tls::client_config(ca).map_err(|message| HttpError {
+                status: None,
+                message,
+            })?;
+            agent = agent.tls_config(std::sync::Arc::new(config));
+        }
+        Ok(Client {
+            agent: agent.build(),
             server: server.clone(),
             token: token.map(str::to_owned),
-        }
+        })
     }
 
     /// The server this client talks to.
@@ -172,7 +190,10 @@ impl Client {
             }
             ureq::Error::Transport(transport) => HttpError {
                 status: None,
-                message: format!("cannot reach the server: {transport}"),
+                message: match tls::untrusted_certificate(&transport) {
+                    Some(why) => format!("cannot reach {}: {why}", self.server.api),
+                    None => format!("cannot reach the server: {transport}"),
+                },
             },
         }
     }
@@ -212,43 +233,21 @@ mod tests {
     }
 
     #[test]
-    fn only_a_plain_http_url_with_a_host_is_accepted() {
-        assert!(ServerUrl::parse("https://h")
-            .unwrap_err()
-            .contains("plain HTTP only"));
-        for bad in ["h:8050", "ftp://h", "http://", "http:///api/v1", ""] {
+    fn only_an_http_or_https_url_with_a_host_is_accepted() {
+        let https = ServerUrl::parse("https://h/api/v1/").unwrap();
+        assert_eq!(https.api(), "https://h/api/v1");
+        assert!(https.is_https());
+        assert!(!ServerUrl::parse("http://h").unwrap().is_https());
+        for bad in [
+            "h:8050",
+            "ftp://h",
+            "http://",
+            "https://",
+            "http:///api/v1",
+            "",
+        ] {
             assert!(ServerUrl::parse(bad).is_err(), "{bad:?} was accepted");
         }
-    }
-
-    #[test]
-    fn compare_and_import_refuse_an_https_server_alike_when_the_command_line_is_parsed() {
-        use clap::Parser;
-
-        let refusal = |args: &[&str]| match crate::commands::cli::Cli::try_parse_from(args) {
-            Ok(_) => panic!("{args:?} was accepted"),
-            Err(err) => err.to_string(),
-        };
-        let compare = refusal(&[
-            "monitor-server",
-            "compare",
-            "--server",
-            "https://h:8050",
-            "--baseline",
-            "b",
-            "--candidate",
-            "c",
-        ]);
-        let import = refusal(&[
-            "monitor-server",
-            "import",
-            "--server",
-            "https://h:8050",
-            "f.pymon",
-        ]);
-        let reason = ServerUrl::parse("https://h:8050").unwrap_err();
-        assert!(compare.contains(&reason), "{compare}");
-        assert!(import.contains(&reason), "{import}");
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod connection;
 mod contexts;
 mod created;
 mod erase;
+pub mod health;
 mod insert;
 mod metrics;
 pub mod migrate;
@@ -118,6 +119,11 @@ impl Db {
     /// The database file's absolute path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What the writer reports to `/metrics`: its queue, commits and metrics stored.
+    pub fn writer_stats(&self) -> &crate::telemetry::WriterStats {
+        self.writer.stats()
     }
 
     /// Folds the write-ahead log back into the database file and truncates it; called at shutdown,

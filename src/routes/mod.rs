@@ -25,6 +25,7 @@ pub mod listing;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod operations;
 pub mod pagination;
 pub mod params;
 pub mod pipelines;
@@ -106,6 +107,11 @@ pub enum Answer {
     /// 200 what a DELETE removed (`{"session_h", "deleted": {"sessions", "metrics"}}`); 404 when
     /// there was nothing to remove.
     Deleted,
+    /// 200 `{"status": "ok"}`; with `unavailable`, 503 and a reason when that is so.
+    Probe {
+        /// When the route answers 503.
+        unavailable: Option<&'static str>,
+    },
     /// 200 one JSON object of this schema; with `missing`, 404 for the reason it gives.
     Object {
         /// The schema's name.
@@ -348,6 +354,20 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "A human-readable page rendering the OpenAPI document, with no external resources."),
 ];
 
+/// The routes at the root rather than under [`API_PREFIX`], for orchestrators and monitoring:
+/// their paths are the ones those tools expect.
+pub const ROOT_ENDPOINTS: &[Endpoint] = &[
+    endpoint!(GET "/healthz", operations::healthz, "operations", None,
+        Answer::Probe { unavailable: None },
+        "Liveness: 200 while the process serves. No token needed."),
+    endpoint!(GET "/readyz", operations::readyz, "operations", None,
+        Answer::Probe { unavailable: Some("The database cannot take writes now (full disk, read-only file or file system, writer stopped); the message says which.") },
+        "Readiness: 200 when the database takes writes, 503 with the reason when not. No token needed."),
+    endpoint!(GET "/metrics", operations::metrics, "operations", None,
+        Answer::Document(crate::telemetry::PROMETHEUS_TEXT),
+        "Prometheus metrics: OpenMetrics when accepted, else Prometheus text. Needs the read token, or --metrics-token when set."),
+];
+
 /// Registers every route of [`ENDPOINTS`] under [`API_PREFIX`], with HEAD beside every GET, and
 /// JSON answers for unknown routes (404) and methods (405, with `Allow` listing the path's
 /// methods).
@@ -379,6 +399,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             }
         }
         scope = scope.service(resource);
+    }
+    for endpoint in ROOT_ENDPOINTS {
+        let table = vec![(endpoint.method.clone(), endpoint.query.params())];
+        cfg.service(
+            web::resource(endpoint.path)
+                .app_data(RouteParams(table))
+                .route((endpoint.route)(endpoint.method.clone()))
+                .route((endpoint.route)(Method::HEAD)),
+        );
     }
     cfg.app_data(web::PathConfig::default().error_handler(|err, _| {
         ApiError::bad_request(format!("A path segment is not valid: {err}.")).into()

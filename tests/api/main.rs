@@ -19,6 +19,7 @@ mod layers;
 mod metric_filters;
 mod metrics;
 mod openapi;
+mod operations;
 mod pagination;
 mod persistence;
 mod pipelines;

@@ -430,7 +430,11 @@ impl Server {
         while let Some(left) = DEADLINE.checked_sub(started.elapsed()) {
             match lines_rx.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let announced = line.split("listening on ").nth(1).and_then(|rest| {
+                        rest.strip_prefix("http://")
+                            .or_else(|| rest.strip_prefix("https://"))
+                    });
+                    if let Some(rest) = announced {
                         let address = rest.split('/').next().unwrap_or_default().to_owned();
                         // Keep reading stderr so that the server never blocks on a full pipe.
                         std::thread::spawn(move || for _ in lines_rx {});

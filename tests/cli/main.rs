@@ -1,5 +1,6 @@
 //! The `monitor-server` executable's commands as an operator or a CI script meets them: serving
-//! (help, version, usage errors, start-up and SIGTERM), `compare`, `import` and `prune`.
+//! (help, version, usage errors, start-up and SIGTERM), `compare`, `import` and `prune`, and
+//! HTTPS.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -9,4 +10,5 @@ mod compare;
 mod docs_commands;
 mod import;
 mod prune;
+mod tls;
 mod version;

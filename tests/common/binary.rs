@@ -94,7 +94,7 @@ impl Running {
     /// Waits for the start-up line and returns the base URL it announces,
     /// `http://ADDR:PORT/api/v1`.
     pub fn wait_until_listening(&self) -> String {
-        let line = self.wait_for_line("listening on http://");
+        let line = self.wait_for_line("listening on http");
         line.split("listening on ")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
@@ -157,7 +157,7 @@ impl Drop for Running {
 /// it announces them with; killed on drop unless stopped first.
 pub struct Server {
     running: Running,
-    /// `http://127.0.0.1:PORT/api/v1`, as the server announced it.
+    /// `http://127.0.0.1:PORT/api/v1` (https:// when serving TLS), as the server announced it.
     pub base: String,
     db: PathBuf,
     /// Holds the database when the server owns it; removed after the child is killed.
@@ -199,6 +199,7 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected announcement: {announced:?}"));
         let port = base
             .strip_prefix("http://127.0.0.1:")
+            .or_else(|| base.strip_prefix("https://127.0.0.1:"))
             .and_then(|rest| rest.strip_suffix("/api/v1"))
             .and_then(|port| port.parse::<u16>().ok())
             .unwrap_or_else(|| panic!("unexpected address in the announcement: {announced:?}"));

@@ -1,7 +1,8 @@
 //! The one harness every test binary shares: the server in process (`app`) and as the real
 //! executable (`binary`, which `MONITOR_SERVER_BIN` may point at an installed build), a client's
 //! view of HTTP (`http`), the records pytest-monitor sends (`records`), the pytest-monitor venv
-//! (`venv`), Litestream and an S3 emulator (`replication`), the query data set (`dataset`) and the old schemas (`fixtures`).
+//! (`venv`), Litestream and an S3 emulator (`replication`), the query data set (`dataset`), the
+//! old schemas (`fixtures`) and certificates made for HTTPS (`tls`).
 //!
 //! A missing prerequisite (python3, chromium, a mount) fails the test under `CI=true` and prints a
 //! loud `SKIPPED:` line elsewhere; nothing passes without having run.
@@ -17,6 +18,7 @@ pub mod fixtures;
 pub mod http;
 pub mod records;
 pub mod replication;
+pub mod tls;
 pub mod venv;
 
 pub use app::*;
@@ -24,6 +26,7 @@ pub use binary::*;
 pub use http::*;
 pub use records::*;
 pub use replication::*;
+pub use tls::*;
 pub use venv::*;
 
 /// Whether this run is on CI (`CI=true` or `CI=1`), where a missing prerequisite is a failure.

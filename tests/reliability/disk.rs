@@ -125,7 +125,7 @@ fn session(h: &str) -> Value {
 }
 
 /// Fills the file system holding `dir` with a file, then gives back [`LEFT_FREE`] bytes of it.
-fn fill_leaving_a_little(dir: &Path) -> PathBuf {
+pub(super) fn fill_leaving_a_little(dir: &Path) -> PathBuf {
     let path = dir.join("filler");
     let mut file = File::create(&path).expect("cannot create the filler file");
     let chunk = vec![0xA5u8; 64 * 1024];

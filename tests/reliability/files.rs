@@ -296,14 +296,14 @@ fn user_version(path: &Path) -> i64 {
 
 /// A tmpfs mounted on a directory, unmounted (lazily, so a failing test never leaves it busy)
 /// when dropped.
-struct Mount {
+pub(super) struct Mount {
     dir: PathBuf,
 }
 
 impl Mount {
     /// Mounts a small tmpfs on `dir` with `options` (`ro` or `rw`); `None` after saying
     /// `SKIPPED:` when this machine cannot mount, which under `CI=true` fails the test instead.
-    fn tmpfs(dir: &Path, options: &str, test: &str) -> Option<Mount> {
+    pub(super) fn tmpfs(dir: &Path, options: &str, test: &str) -> Option<Mount> {
         let outcome = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("{options},size=4m"), "tmpfs"])
             .arg(dir)

@@ -16,5 +16,6 @@ mod fuzz_parser;
 mod input;
 mod litestream;
 mod load;
+mod readiness;
 mod shutdown;
 mod slow_clients;

@@ -78,7 +78,13 @@ pub fn run(args: &CompareArgs) -> u8 {
 /// Asks the server; any failure becomes one line for stderr. An empty answer (204) is not a
 /// comparison, which [`run`] reports.
 fn fetch(args: &CompareArgs) -> Result<Value, String> {
-    let client = Client::new(&args.server, args.token.as_deref(), TIMEOUT);
+    let client = Client::new(
+        &args.server,
+        args.token.as_deref(),
+        args.ca_cert.as_ref(),
+        TIMEOUT,
+    )
+    .map_err(|err| err.to_string())?;
     let numbers = [
         ("max_slowdown", args.max_slowdown),
         ("max_memory_growth", args.max_memory_growth),

@@ -109,7 +109,13 @@ enum Target {
 /// failed (the remaining files are then not tried).
 pub fn run(args: &ImportArgs) -> u8 {
     let mut target = match &args.server {
-        Some(server) => Target::Server(Remote::new(server, args.token.as_deref())),
+        Some(server) => match Remote::new(server, args.token.as_deref(), args.ca_cert.as_ref()) {
+            Ok(remote) => Target::Server(remote),
+            Err(err) => {
+                eprintln!("monitor-server: cannot import: {err}");
+                return 2;
+            }
+        },
         None => Target::Database(Local::new(args.db_path())),
     };
     let mut code = 0;

@@ -14,6 +14,7 @@ use crate::commands::http::{segment, Client, HttpError, ServerUrl};
 use crate::commands::text::counted;
 use crate::error::ApiError;
 use crate::models::{Context, Session};
+use crate::tls::CaCert;
 
 /// Metrics asked for per page when reading what a server already holds.
 const PAGE: u64 = 10_000;
@@ -31,10 +32,14 @@ pub(super) struct Remote {
 }
 
 impl Remote {
-    pub(super) fn new(server: &ServerUrl, token: Option<&str>) -> Self {
-        Remote {
-            client: Client::new(server, token, TIMEOUT),
-        }
+    pub(super) fn new(
+        server: &ServerUrl,
+        token: Option<&str>,
+        ca: Option<&CaCert>,
+    ) -> Result<Self, HttpError> {
+        Ok(Remote {
+            client: Client::new(server, token, ca, TIMEOUT)?,
+        })
     }
 
     /// GETs `path`: its JSON body, or `None` for 204 (an empty listing).

@@ -13,6 +13,7 @@ use super::{set_up, Checkpointed, Durability, Message, COMMIT_DELAY, MAX_BATCH};
 use crate::db::connection::configure_connection;
 use crate::db::insert::MetricTallies;
 use crate::error::ApiError;
+use crate::telemetry::WriterStats;
 
 /// How often, at most, the writer logs the size of its groups (at debug level).
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -25,6 +26,7 @@ pub(super) fn serve(
     path: &Path,
     durability: Durability,
     messages: mpsc::Receiver<Message>,
+    stats: &WriterStats,
 ) {
     let mut tally = Tally::new();
     let mut tallies = MetricTallies::default();
@@ -36,6 +38,7 @@ pub(super) fn serve(
         while let Some(message) = next {
             match message {
                 Message::Change(job) if job.alone() => {
+                    stats.queued.dec();
                     // Written after the changes queued before it, and before those after it.
                     for writes in [&mut group, &mut vec![job]] {
                         write_group(
@@ -45,10 +48,14 @@ pub(super) fn serve(
                             writes,
                             &mut tallies,
                             &mut tally,
+                            stats,
                         );
                     }
                 }
-                Message::Change(job) => group.push(job),
+                Message::Change(job) => {
+                    stats.queued.dec();
+                    group.push(job);
+                }
                 Message::Checkpoint(reply) => {
                     // What was queued before the checkpoint is written before it.
                     write_group(
@@ -58,6 +65,7 @@ pub(super) fn serve(
                         &mut group,
                         &mut tallies,
                         &mut tally,
+                        stats,
                     );
                     let _ = reply.send(checkpoint(&conn));
                 }
@@ -79,6 +87,7 @@ pub(super) fn serve(
             &mut group,
             &mut tallies,
             &mut tally,
+            stats,
         );
     }
     tally.report(true);
@@ -93,12 +102,23 @@ fn write_group(
     group: &mut Vec<Box<dyn Job>>,
     tallies: &mut MetricTallies,
     tally: &mut Tally,
+    stats: &WriterStats,
 ) {
     if group.is_empty() {
         return;
     }
+    let started = Instant::now();
     let outcome = run_group(conn, group, tallies);
-    if outcome.is_err() {
+    if outcome.is_ok() {
+        stats.commit_seconds.observe_duration(started.elapsed());
+        let metrics: usize = group.iter().map(|job| job.metrics_stored()).sum();
+        // Commits of sessions, contexts or readiness probes alone would only crowd bucket 0.
+        if metrics > 0 {
+            stats.metrics_per_commit.observe(metrics as u64);
+            stats.metrics_stored.inc_by(metrics as u64);
+        }
+    } else {
+        stats.failed_commits.inc();
         leave_no_transaction_open(conn, path, durability);
     }
     tally.add(group.len());

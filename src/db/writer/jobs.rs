@@ -28,6 +28,10 @@ pub(super) trait Job: Send {
     /// Answers the client once the group is over: the change's own outcome if the group was
     /// committed, else the error that stopped the group.
     fn answer(self: Box<Self>, group: Result<(), &ApiError>);
+    /// How many metrics the job stored once it ran, for `/metrics`.
+    fn metrics_stored(&self) -> usize {
+        0
+    }
 }
 
 /// A [`Job`] made of a closure returning `T`.
@@ -92,6 +96,14 @@ impl Job for StoreMetrics {
         Ok(())
     }
 
+    fn metrics_stored(&self) -> usize {
+        if self.stored {
+            self.metrics.len()
+        } else {
+            0
+        }
+    }
+
     fn answer(self: Box<Self>, group: Result<(), &ApiError>) {
         let answer = match group {
             Err(err) => Err(err.clone()),
@@ -127,6 +139,10 @@ impl Job for StoreBatch {
     fn alone(&self) -> bool {
         // A line at fault fails the batch after some of it is inserted.
         true
+    }
+
+    fn metrics_stored(&self) -> usize {
+        self.stored.unwrap_or(0)
     }
 
     /// Parses the body a piece at a time on a thread of its own, one piece ahead of the inserts,

@@ -50,6 +50,7 @@ use tokio::sync::oneshot;
 
 use crate::error::ApiError;
 use crate::models::Metric;
+use crate::telemetry::WriterStats;
 use group::serve;
 use jobs::{Job, Pending, StoreBatch, StoreMetrics};
 
@@ -148,6 +149,8 @@ pub struct Writer {
     /// `None` once closed.
     queue: Option<mpsc::SyncSender<Message>>,
     thread: Option<JoinHandle<()>>,
+    /// What the writer reports to `/metrics`.
+    stats: WriterStats,
 }
 
 /// What the writer thread is asked to do.
@@ -169,14 +172,22 @@ impl Writer {
         set_up(&conn, durability)
             .map_err(|err| format!("cannot set up the writer connection: {err}"))?;
         let (queue, messages) = mpsc::sync_channel(MAX_QUEUED_WRITES);
+        let stats = WriterStats::default();
+        let reported = stats.clone();
         let thread = std::thread::Builder::new()
             .name("monitor-server-writer".into())
-            .spawn(move || serve(conn, &path, durability, messages))
+            .spawn(move || serve(conn, &path, durability, messages, &reported))
             .map_err(|err| format!("cannot start the writer thread: {err}"))?;
         Ok(Writer {
             queue: Some(queue),
             thread: Some(thread),
+            stats,
         })
+    }
+
+    /// The queue depth, commit sizes and latencies the writer reports.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     /// Runs `change` on the writer connection, inside the transaction of its group and a
@@ -237,7 +248,13 @@ impl Writer {
     /// Queues `job` for the writer thread, or refuses it when the queue is full or closed.
     fn enqueue(&self, job: Box<dyn Job>) -> Result<(), ApiError> {
         let queue = self.queue.as_ref().ok_or_else(stopped)?;
-        match queue.try_send(Message::Change(job)) {
+        // Counted before it is sent, so that the writer never takes it off the count first.
+        self.stats.queued.inc();
+        let sent = queue.try_send(Message::Change(job));
+        if sent.is_err() {
+            self.stats.queued.dec();
+        }
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 log::warn!("{MAX_QUEUED_WRITES} writes are queued already; refusing one more");

@@ -17,6 +17,7 @@ use actix_web::web;
 use base64::Engine;
 
 use crate::error::ApiError;
+use crate::routes::operations;
 
 /// A token as given on the command line; its `Debug` output hides it.
 #[derive(Clone, PartialEq, Eq)]
@@ -122,6 +123,20 @@ impl Tokens {
     }
 }
 
+/// The token `GET /metrics` requires instead of the read token (`--metrics-token`), so that a
+/// Prometheus scraper can be given access to the server's figures without access to the data.
+#[derive(Debug, Clone)]
+pub struct MetricsToken(pub Secret);
+
+impl MetricsToken {
+    fn check(&self, presented: Option<&[u8]>) -> Result<(), ApiError> {
+        match presented {
+            Some(presented) if self.0.matches(presented) => Ok(()),
+            _ => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
 /// The token in an `Authorization` header: a Bearer token, or the password of Basic credentials.
 fn presented_token(value: &str) -> Option<Vec<u8>> {
     let (scheme, rest) = value.trim().split_once(' ')?;
@@ -151,13 +166,20 @@ pub async fn require_tokens(
         None => Ok(()),
         // The dashboard's files hold no data; the page asks for the token the API needs.
         Some(_) if crate::routes::ui::is_public(req.method(), req.path()) => Ok(()),
+        // Probes: whether the process serves or can write tells nothing of the data.
+        Some(_) if operations::is_public(req.method(), req.path()) => Ok(()),
         Some(tokens) => {
             let presented = req
                 .headers()
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(presented_token);
-            tokens.check(req.method(), presented.as_deref())
+            match req.app_data::<web::Data<MetricsToken>>() {
+                Some(metrics) if req.path() == operations::METRICS_PATH => {
+                    metrics.check(presented.as_deref())
+                }
+                _ => tokens.check(req.method(), presented.as_deref()),
+            }
         }
     };
     if let Err(refusal) = checked {

@@ -8,15 +8,16 @@ use serde_json::{json, Map, Value};
 use crate::db::query::NumericColumn;
 use crate::routes::pagination::MAX_PER_PAGE;
 use crate::routes::params::{Kind, Need, Param};
-use crate::routes::{Answer, Endpoint, API_PREFIX, ENDPOINTS};
+use crate::routes::{Answer, Endpoint, API_PREFIX, ENDPOINTS, ROOT_ENDPOINTS};
 
 mod schemas;
 
 /// The whole document, as served at `/api/v1/openapi.json`.
 pub fn document() -> Value {
     let mut paths = Map::new();
-    for endpoint in ENDPOINTS {
-        let path = format!("{API_PREFIX}{}", endpoint.path);
+    let prefixed = ENDPOINTS.iter().map(|endpoint| (API_PREFIX, endpoint));
+    for (prefix, endpoint) in prefixed.chain(ROOT_ENDPOINTS.iter().map(|e| ("", e))) {
+        let path = format!("{prefix}{}", endpoint.path);
         let entry = paths
             .entry(path)
             .or_insert_with(|| Value::Object(Map::new()));
@@ -255,6 +256,8 @@ fn responses(answer: Answer) -> Value {
             );
             responses.insert("204".into(), json!({"description": "No metric matches."}));
         }
+        // Answered below, without the API's 400 and 503.
+        Answer::Probe { .. } => {}
         Answer::Document(media) => {
             responses.insert(
                 "200".into(),
@@ -303,6 +306,21 @@ fn responses(answer: Answer) -> Value {
                 error_response("No session and no metric is stored under this hash."),
             );
         }
+    }
+    if let Answer::Probe { unavailable } = answer {
+        responses.insert(
+            "200".into(),
+            json!({"description": "Yes.",
+                   "content": {"application/json": {"schema": schema_ref("Status")}}}),
+        );
+        if let Some(reason) = unavailable {
+            responses.insert(
+                "503".into(),
+                json!({"description": reason,
+                       "content": {"application/json": {"schema": schema_ref("Status")}}}),
+            );
+        }
+        return Value::Object(responses);
     }
     if !matches!(answer, Answer::Document(_)) {
         responses.insert(

@@ -9,7 +9,11 @@ use crate::routes::openapi::schema_ref;
 /// The record schemas, with those of the comparison and the dashboard.
 pub fn all() -> Value {
     let mut all = records();
-    for more in [comparison(), dashboard(), changes()] {
+    let status = json!({"Status": {"type": "object", "required": ["status"], "properties": {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "message": {"type": "string", "description": "Why the server is not ready (503 only)."}
+    }}});
+    for more in [comparison(), dashboard(), changes(), status] {
         if let (Value::Object(all), Value::Object(more)) = (&mut all, more) {
             all.extend(more);
         }
