@@ -8,6 +8,9 @@
 //! the tests that got a value are analysed again. As for the other figures of the dashboard
 //! ([`super::catalogue`]), the store's version is checked in the request's own read transaction,
 //! and anything but additions (a delete, a prune) makes the history be read again.
+//!
+//! It runs a little over 600 lines: reading a history, folding new metrics in and listing the
+//! changes all work on the same private per-pipeline state, which a split would have to expose.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
