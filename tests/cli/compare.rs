@@ -414,11 +414,7 @@ fn bare_session_hashes_name_the_sides_and_an_ambiguous_prefix_exits_2() {
 #[test]
 fn a_server_that_cannot_be_reached_exits_2_with_one_line() {
     // A port that was free a moment ago: nothing listens on it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::free_port();
 
     let output = gate(&[
         "--server",

@@ -8,7 +8,6 @@
 #![allow(dead_code)] // each test uses its own part
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -71,10 +70,7 @@ impl Browser {
     }
 
     fn launch(chromium: &Path, driver: &Path) -> Browser {
-        let port = {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("a free port for chromedriver");
-            listener.local_addr().expect("its address").port()
-        };
+        let port = crate::common::free_port();
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
