@@ -19,3 +19,4 @@ mod load;
 mod readiness;
 mod shutdown;
 mod slow_clients;
+mod store_fixture;
