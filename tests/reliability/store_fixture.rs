@@ -2,8 +2,8 @@
 //! `tests/common/fixtures/store_v3.sql` (made through the HTTP API of a schema-3 binary by
 //! `make_store_v3.py`) is loaded into a file, the real binary started on it — migrating it first
 //! if its schema is newer — and every recorded URL of `store_v3_answers.json` asked again: the
-//! status and the body must be the recorded ones, byte for byte. The file must then be at this
-//! binary's schema version and intact.
+//! status and the body must be the recorded ones, byte for byte, at that start and at the next.
+//! The file must then be at this binary's schema version and intact.
 //!
 //! The recorded answers cover every GET route of the route table but the ones in [`LEFT_OUT`];
 //! a route added to the table without recorded answers fails
@@ -47,6 +47,8 @@ struct Answer {
     body: String,
 }
 
+/// `store_v3_answers.json`: the schema version the answers were recorded on, the arguments the
+/// server was started with, and the answers in the order asked.
 struct Recording {
     schema_version: i64,
     server_args: Vec<String>,
@@ -89,14 +91,46 @@ fn recording() -> Recording {
     }
 }
 
-/// Loads the dump into `db`, as the schema-3 server left it.
-fn load_fixture(db: &Path) {
+/// Loads the dump into `db`, as the schema-`version` server left it.
+fn load_fixture(db: &Path, version: i64) {
     let conn = Connection::open(db).expect("a new database file");
     conn.execute_batch(DUMP).expect("store_v3.sql loads");
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .expect("user_version");
-    assert_eq!(version, recording().schema_version, "the fixture's version");
+    assert_eq!(user_version(&conn), version, "the fixture's schema version");
+}
+
+fn user_version(conn: &Connection) -> i64 {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("user_version")
+}
+
+/// Serves `db` and asks every recorded URL: a line per answer that differs from the recorded
+/// one, showing both bodies from their first differing byte.
+fn differences(db: &Path, recording: &Recording) -> Vec<String> {
+    let args: Vec<&str> = recording.server_args.iter().map(String::as_str).collect();
+    let server = Server::serve(db, &args);
+    let mut differences = Vec::new();
+    for answer in &recording.answers {
+        let (status, body) = fetch(&server, &answer.url);
+        if status != answer.status || body != answer.body.as_bytes() {
+            let at = body
+                .iter()
+                .zip(answer.body.as_bytes())
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| body.len().min(answer.body.len()));
+            differences.push(format!(
+                "GET {} ({}): recorded {} {}\n    now {} {}",
+                answer.url,
+                answer.route,
+                answer.status,
+                excerpt(answer.body.as_bytes(), at),
+                status,
+                excerpt(&body, at),
+            ));
+        }
+    }
+    let status = server.terminate();
+    assert!(status.success(), "the server exited with {status}");
+    differences
 }
 
 /// GET `url` (from the root): the status and the raw body.
@@ -133,47 +167,27 @@ fn a_schema_3_store_is_served_with_every_recorded_answer_unchanged_and_ends_at_t
     let recording = recording();
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("monitor.db");
-    load_fixture(&db);
+    load_fixture(&db, recording.schema_version);
 
-    let args: Vec<&str> = recording.server_args.iter().map(String::as_str).collect();
-    let server = Server::serve(&db, &args);
-    let mut mismatches = Vec::new();
-    for answer in &recording.answers {
-        let (status, body) = fetch(&server, &answer.url);
-        if status != answer.status || body != answer.body.as_bytes() {
-            let at = body
-                .iter()
-                .zip(answer.body.as_bytes())
-                .position(|(a, b)| a != b)
-                .unwrap_or_else(|| body.len().min(answer.body.len()));
-            mismatches.push(format!(
-                "GET {} ({}): recorded {} {}\n    now {} {}",
-                answer.url,
-                answer.route,
-                answer.status,
-                excerpt(answer.body.as_bytes(), at),
-                status,
-                excerpt(&body, at),
-            ));
-        }
+    // The first start migrates the file (when this binary's schema is newer); the second finds
+    // it up to date, and must answer the same.
+    for start in ["first", "second"] {
+        let differences = differences(&db, &recording);
+        assert!(
+            differences.is_empty(),
+            "at the {start} start, {} of {} answers differ from schema {}'s (the first 10 \
+             shown):\n{}",
+            differences.len(),
+            recording.answers.len(),
+            recording.schema_version,
+            differences[..differences.len().min(10)].join("\n")
+        );
     }
-    let status = server.terminate();
-    assert!(status.success(), "the server exited with {status}");
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} answers differ from schema 3's (the first 10 shown, from the first differing \
-         byte):\n{}",
-        mismatches.len(),
-        recording.answers.len(),
-        mismatches[..mismatches.len().min(10)].join("\n")
-    );
 
     let conn = Connection::open(&db).expect("the served file opens");
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .expect("user_version");
     assert_eq!(
-        version, SCHEMA_VERSION,
+        user_version(&conn),
+        SCHEMA_VERSION,
         "the file's schema version after serving"
     );
     let integrity: String = conn
