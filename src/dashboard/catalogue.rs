@@ -9,6 +9,7 @@ use rusqlite::{params, params_from_iter, Connection, Row};
 
 use super::ranking::{Ranking, TestFilter};
 use super::runs::where_all;
+use super::sum::Sum;
 
 /// What the store held when a [`Catalogue`] was brought up to date: enough to tell, cheaply,
 /// whether anything but additions happened since.
@@ -133,9 +134,9 @@ pub(super) fn still_stored(conn: &Connection, old: &StoreVersion) -> rusqlite::R
 pub(super) struct TestFigures {
     pub(super) key: Arc<str>,
     pub(super) runs: u64,
-    pub(super) sum_time: f64,
+    pub(super) sum_time: Sum,
     pub(super) max_time: f64,
-    pub(super) sum_mem: f64,
+    pub(super) sum_mem: Sum,
     pub(super) max_mem: f64,
     /// `(start_us, id)` of the latest metric.
     pub(super) last: (i64, i64),
@@ -196,9 +197,9 @@ impl Catalogue {
                     self.tests.push(TestFigures {
                         key: shared,
                         runs: 0,
-                        sum_time: 0.0,
+                        sum_time: Sum::default(),
                         max_time: f64::NEG_INFINITY,
-                        sum_mem: 0.0,
+                        sum_mem: Sum::default(),
                         max_mem: f64::NEG_INFINITY,
                         last: (i64::MIN, i64::MIN),
                     });
@@ -207,8 +208,8 @@ impl Catalogue {
             };
             let test = &mut self.tests[at];
             test.runs += 1;
-            test.sum_time += time;
-            test.sum_mem += mem;
+            test.sum_time.add(time);
+            test.sum_mem.add(mem);
             test.max_time = test.max_time.max(time);
             test.max_mem = test.max_mem.max(mem);
             test.last = test.last.max((start, id));

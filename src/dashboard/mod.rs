@@ -21,6 +21,7 @@ mod catalogue;
 mod changes;
 mod ranking;
 mod runs;
+mod sum;
 mod trend;
 mod warmup;
 
