@@ -144,7 +144,9 @@ fn find_doomed(conn: &Connection, cutoff_us: i64) -> rusqlite::Result<Doomed> {
             doomed.sessions.push(row.get(0)?);
         }
     }
-    let mut of_session = tx.prepare("SELECT id FROM metrics WHERE session_h = ?1")?;
+    let mut of_session = tx.prepare(
+        "SELECT id FROM metric_rows WHERE session_id = (SELECT id FROM session_hashes WHERE h = ?1)",
+    )?;
     for session_h in &doomed.sessions {
         let ids = of_session.query_map([session_h], |row| row.get(0))?;
         for id in ids {

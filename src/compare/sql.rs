@@ -46,7 +46,8 @@ pub(super) fn gather(
     let mut lookup = String::new();
     let mut stmt = conn.prepare_cached(
         "SELECT context_h, item_path, item_variant, item, item_fs_loc, component, total_time, \
-         user_time + kernel_time, mem_usage FROM metrics WHERE session_h = ? ORDER BY id",
+         user_time + kernel_time, mem_usage FROM metrics \
+         WHERE session_id = (SELECT id FROM session_hashes WHERE h = ?) ORDER BY id",
     )?;
     for session in sessions {
         let name = session.run_name();

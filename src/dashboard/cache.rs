@@ -54,7 +54,8 @@ impl Cache {
         let (tests, max_id, newest): (u64, i64, u64) = conn
             .prepare_cached(
                 "SELECT c.n, coalesce(m.id, 0), m.start_us, m.total_time, m.context_h \
-                 FROM (SELECT count(*) AS n, max(id) AS newest FROM metrics WHERE session_h = ?1) c \
+                 FROM (SELECT count(*) AS n, max(id) AS newest FROM metric_rows \
+                       WHERE session_id = (SELECT id FROM session_hashes WHERE h = ?1)) c \
                  LEFT JOIN metrics m ON m.id = c.newest",
             )?
             .query_row([session_h], |row| {
@@ -67,7 +68,8 @@ impl Cache {
             }
         }
         let mut stmt = conn.prepare_cached(
-            "SELECT context_h, sum(total_time) FROM metrics WHERE session_h = ?1 \
+            "SELECT context_h, sum(total_time) FROM metrics \
+             WHERE session_id = (SELECT id FROM session_hashes WHERE h = ?1) \
              GROUP BY context_h ORDER BY min(id)",
         )?;
         let mut rows = stmt.query([session_h])?;

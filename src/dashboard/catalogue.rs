@@ -54,7 +54,7 @@ pub(super) fn store_version(conn: &Connection) -> rusqlite::Result<StoreVersion>
          m.total_time, m.mem_usage, \
          (SELECT count(*) FROM sessions), coalesce(s.id, 0), s.session_h \
          FROM (SELECT 1) \
-         LEFT JOIN metrics m ON m.id = (SELECT max(id) FROM metrics) \
+         LEFT JOIN metrics m ON m.id = (SELECT max(id) FROM metric_rows) \
          LEFT JOIN sessions s ON s.id = (SELECT max(id) FROM sessions)",
     )?
     .query_row([], |row| {
@@ -94,7 +94,7 @@ pub(super) fn since(conn: &Connection, old: &StoreVersion) -> rusqlite::Result<S
     }
     let (metrics, sessions): (u64, u64) = conn
         .prepare_cached(
-            "SELECT (SELECT count(*) FROM metrics WHERE id > ?1), \
+            "SELECT (SELECT count(*) FROM metric_rows WHERE id > ?1), \
              (SELECT count(*) FROM sessions WHERE id > ?2)",
         )?
         .query_row(params![old.max_metric_id, old.max_session_id], |row| {
@@ -252,10 +252,13 @@ impl Catalogue {
                 // the session index, the new sessions' few metrics, whatever else the filter
                 // names (a context's index would read a large share of the store).
                 let sql = format!(
-                    "SELECT {FIGURE_COLUMNS} FROM metrics m INDEXED BY metrics_by_session{}",
+                    "SELECT {FIGURE_COLUMNS} FROM metrics m{}",
                     where_and(
                         &clauses,
-                        Some("m.id <= ? AND m.session_h IN (SELECT session_h FROM sessions WHERE id > ?)")
+                        Some(
+                            "m.id <= ? AND m.session_id IN (SELECT k.id FROM session_hashes k \
+                             JOIN sessions s ON s.session_h = k.h WHERE s.id > ?)"
+                        )
                     )
                 );
                 let mut all = vec![

@@ -293,8 +293,9 @@ impl History {
         up_to: i64,
     ) -> rusqlite::Result<()> {
         let sql = format!(
-            "SELECT {METRIC_COLUMNS} FROM metrics INDEXED BY metrics_by_session \
-             WHERE session_h = ?1 AND id <= ?2 ORDER BY id"
+            "SELECT {METRIC_COLUMNS} FROM metrics \
+             WHERE session_id = (SELECT id FROM session_hashes WHERE h = ?1) AND id <= ?2 \
+             ORDER BY id"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
         for session_h in sessions {

@@ -42,16 +42,17 @@ impl TestFilter {
         let mut clauses = Vec::new();
         if !sessions.is_empty() {
             clauses.push(format!(
-                "m.session_h IN (SELECT s.session_h FROM sessions s{})",
+                "m.session_id IN (SELECT k.id FROM sessions s \
+                 JOIN session_hashes k ON k.h = s.session_h{})",
                 where_all(&sessions)
             ));
         }
         if let Some(component) = &self.runs.component {
-            clauses.push("m.component = ?".into());
+            clauses.push("m.component_id = (SELECT id FROM components WHERE name = ?)".into());
             values.push(SqlValue::Text(component.clone()));
         }
         if let Some(context_h) = &self.context_h {
-            clauses.push("m.context_h = ?".into());
+            clauses.push("m.context_id = (SELECT id FROM context_hashes WHERE h = ?)".into());
             values.push(SqlValue::Text(context_h.clone()));
         }
         (clauses, values)

@@ -48,7 +48,8 @@ pub fn trend(
         "SELECT m.context_h, m.session_h, s.run_date, m.item_start_time, m.total_time, \
          m.user_time, m.kernel_time, m.mem_usage \
          FROM metrics m LEFT JOIN sessions s ON s.session_h = m.session_h \
-         WHERE m.item_variant = ?1 AND +m.item_path = ?2 AND (?3 IS NULL OR +m.context_h = ?3) \
+         WHERE m.test_id IN (SELECT id FROM tests WHERE item_variant = ?1 AND item_path = ?2) \
+         AND (?3 IS NULL OR +m.context_h = ?3) \
          ORDER BY m.context_h, m.start_us DESC, m.id DESC",
     )?;
     let mut rows = stmt.query(params![item_variant, item_path, context_h])?;

@@ -25,7 +25,10 @@ pub struct Removed {
 /// [`Db::write`]: crate::db::Db::write
 pub fn delete_session(conn: &Connection, session_h: &str) -> rusqlite::Result<Removed> {
     let doomed: Vec<i64> = conn
-        .prepare_cached("SELECT id FROM metrics WHERE session_h = ?1 ORDER BY id")?
+        .prepare_cached(
+            "SELECT id FROM metric_rows \
+             WHERE session_id = (SELECT id FROM session_hashes WHERE h = ?1) ORDER BY id",
+        )?
         .query_map([session_h], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut eraser = MetricEraser::new(conn);
@@ -55,8 +58,8 @@ pub fn delete_session(conn: &Connection, session_h: &str) -> rusqlite::Result<Re
 /// and `metric_holes`. Every delete of metrics goes through it: no trigger counts deletes, so a
 /// metric deleted any other way stays counted.
 ///
-/// Each delete reads back the row's facet values (`RETURNING`, from the page the delete reads
-/// anyway) and counts them in memory; the counts are written once, one update per distinct
+/// Each delete reads the row's facet values first (through the `metrics` view) and counts them
+/// in memory; the counts are written once, one update per distinct
 /// value. The `metrics_uncounted` trigger this replaces made a counter update and an UPDATE and
 /// a DELETE over six facet rows for every metric. A (component, session) pair of
 /// `component_sessions` goes at the end if the session has no metric of the component left: a
@@ -82,13 +85,14 @@ impl<'c> MetricEraser<'c> {
         }
     }
 
-    /// Deletes the metric `id`; `false` when there is no such id.
+    /// Deletes the metric `id`; `false` when there is no such id. The names it carried are read
+    /// first, to be counted off; the names themselves stay stored (see `schema.sql`).
     pub fn erase(&mut self, id: i64) -> rusqlite::Result<bool> {
         let row: Option<[String; 6]> = self
             .conn
             .prepare_cached(
-                "DELETE FROM metrics WHERE id = ?1 \
-                 RETURNING component, item, item_variant, kind, context_h, session_h",
+                "SELECT component, item, item_variant, kind, context_h, session_h \
+                 FROM metrics WHERE id = ?1",
             )?
             .query_row([id], |row| {
                 Ok([
@@ -101,6 +105,11 @@ impl<'c> MetricEraser<'c> {
                 ])
             })
             .optional()?;
+        if row.is_some() {
+            self.conn
+                .prepare_cached("DELETE FROM metric_rows WHERE id = ?1")?
+                .execute([id])?;
+        }
         let Some(values) = row else {
             return Ok(false);
         };
@@ -118,8 +127,9 @@ impl<'c> MetricEraser<'c> {
         self.tallies.apply(self.conn)?;
         let mut ended = self.conn.prepare_cached(
             "DELETE FROM component_sessions WHERE component = ?1 AND session_h = ?2 \
-             AND NOT EXISTS (SELECT 1 FROM metrics INDEXED BY metrics_by_session \
-                             WHERE session_h = ?2 AND component = ?1)",
+             AND NOT EXISTS (SELECT 1 FROM metric_rows INDEXED BY metric_rows_by_session \
+                 WHERE session_id = (SELECT id FROM session_hashes WHERE h = ?2) \
+                 AND component_id = (SELECT id FROM components WHERE name = ?1))",
         )?;
         for (component, session_h) in &self.touched {
             ended.execute([component, session_h])?;
@@ -143,7 +153,7 @@ pub fn record_deleted_metrics(conn: &Connection, deleted: &[i64]) -> rusqlite::R
         return Ok(());
     };
     let max_id: i64 = conn
-        .prepare_cached("SELECT coalesce(max(id), 0) FROM metrics")?
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM metric_rows")?
         .query_row([], |row| row.get(0))?;
     // The run just before the lowest new id: it is kept as it is unless the new ids extend it.
     let previous: Option<(i64, i64, i64)> = conn

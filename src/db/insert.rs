@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::{params, Connection};
 
-use crate::models::Metric;
+use crate::db::ids::NameIds;
+use crate::models::{is_canonical_iso8601, Metric};
 
 /// The changes that stored and deleted metrics make to the rows kept beside them — the
 /// `metrics` counter, the `metric_facets` counts and the `component_sessions` pairs of stored
@@ -26,6 +27,9 @@ pub struct MetricTallies {
     facets: [HashMap<String, i64>; 6],
     /// Component → the sessions that stored metrics of it.
     component_sessions: HashMap<String, HashSet<String>>,
+    /// The ids of the names metrics were stored with, kept from one transaction to the next
+    /// (unlike the counts, which [`MetricTallies::apply`] empties).
+    ids: NameIds,
 }
 
 /// The `field` names of `metric_facets`, in the order of [`MetricTallies`]'s maps and of the
@@ -145,44 +149,51 @@ impl MetricTallies {
         self.facets.iter_mut().for_each(HashMap::clear);
         self.component_sessions.clear();
     }
+
+    /// Forgets what was counted and every id remembered: the transaction, or a savepoint in it,
+    /// that stored them was rolled back, and ids given in it no longer exist.
+    pub fn rolled_back(&mut self) {
+        self.clear();
+        self.ids.forget();
+    }
 }
 
-/// Stores metrics: the one way a metric reaches the `metrics` table. Each row is inserted (in the
-/// transaction `conn` is in) and counted in `tallies`, which must then be applied in the same
-/// transaction before it commits ([`MetricTallies::apply`]); the writer does so for its groups,
-/// [`store_metrics`] at once.
+/// Stores metrics: the one way a metric reaches the `metric_rows` table. Each row is inserted
+/// (in the transaction `conn` is in), its names resolved to ids ([`NameIds`], which stores the
+/// new ones) and counted in `tallies`, which must then be applied in the same transaction before
+/// it commits ([`MetricTallies::apply`]); the writer does so for its groups, [`store_metrics`] at
+/// once. `item_start_time` is stored only when the client spelled it otherwise than the store
+/// writes it back from `start_us`.
 ///
-/// Every statement is a single-row INSERT into a table without unique constraints or triggers,
-/// so SQLite needs no statement journal for it: a failure (a full disk, an I/O error) rolls the
-/// whole transaction back, never leaving part of a statement behind.
+/// A failure (a full disk, an I/O error) makes the caller roll the whole transaction back, and
+/// then call [`MetricTallies::rolled_back`].
 pub fn insert_metrics(
     conn: &Connection,
     tallies: &mut MetricTallies,
     metrics: &[Metric],
 ) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO metrics (session_h, context_h, item_start_time, item_path, item, \
-         item_variant, item_fs_loc, kind, component, total_time, user_time, kernel_time, \
-         cpu_usage, mem_usage, start_us) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        "INSERT INTO metric_rows (session_id, context_id, test_id, component_id, kind_id, \
+         start_us, item_start_time, total_time, user_time, kernel_time, cpu_usage, mem_usage) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     for m in metrics {
+        let ids = tallies.ids.of(conn, m)?;
+        let spelled = (!is_canonical_iso8601(&m.item_start_time, m.start_us))
+            .then_some(m.item_start_time.as_str());
         stmt.execute(params![
-            m.session_h,
-            m.context_h,
-            m.item_start_time,
-            m.item_path,
-            m.item,
-            m.item_variant,
-            m.item_fs_loc,
-            m.kind,
-            m.component,
+            ids.session,
+            ids.context,
+            ids.test,
+            ids.component,
+            ids.kind,
+            m.start_us,
+            spelled,
             m.total_time,
             m.user_time,
             m.kernel_time,
             m.cpu_usage,
             m.mem_usage,
-            m.start_us
         ])?;
         tallies.count(m);
     }

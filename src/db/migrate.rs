@@ -18,10 +18,15 @@
 //! | 1 | the first release (`tests/fixtures/schema_v1.sql`): contexts, sessions, session_tags, metrics without `start_us`, two indexes. Files written by the development builds between the first release and version 2 also say 1 but already have the version-2 layout. |
 //! | 2 | `metrics.start_us`, the `counters`, `metric_facets` and `component_sessions` tables and their triggers, and the query indexes (`tests/fixtures/schema_v2.sql`) |
 //! | 3 | no triggers: the writer counts the metrics it stores ([`crate::db::insert_metrics`]) and those it deletes ([`crate::db::MetricEraser`]) |
+//! | 4 | the strings metrics repeat stored once (`session_hashes`, `context_hashes`, `components`, `kinds`, `tests`), `metric_rows` holding their ids, the `metrics` view showing them as before |
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, Transaction};
 
-use crate::models::parse_iso8601;
+use crate::db::ids::NameIds;
+use crate::models::{is_canonical_iso8601, parse_iso8601, Metric};
 
 /// One step of the schema's history.
 pub struct Migration {
@@ -45,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         from: 2,
         summary: "count stored and deleted metrics in the writer instead of triggers",
         run: v2_to_v3,
+    },
+    Migration {
+        from: 3,
+        summary: "store each session and context hash, component, kind and test once",
+        run: v3_to_v4,
     },
 ];
 
@@ -157,7 +167,7 @@ END;
 ";
 
 /// The trigger-kept tables, rebuilt from the metrics as the triggers would have kept them.
-const V2_REBUILD_DERIVED: &str = "
+pub(super) const V2_REBUILD_DERIVED: &str = "
 DELETE FROM counters WHERE name = 'metrics';
 INSERT INTO counters (name, n) SELECT 'metrics', count(*) FROM metrics HAVING count(*) > 0;
 DELETE FROM metric_facets;
@@ -252,4 +262,225 @@ fn fill_start_us(tx: &Transaction<'_>) -> Result<(), String> {
 fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
     let mut stmt = conn.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?;
     stmt.exists(params![table, column])
+}
+
+/// The tables version 4 added, exactly as version 4 created them, without the metric rows'
+/// indexes, which [`V4_INDEXES`] builds once the rows are in.
+const V4_TABLES: &str = "
+CREATE TABLE session_hashes (id INTEGER PRIMARY KEY, h TEXT NOT NULL UNIQUE);
+CREATE TABLE context_hashes (id INTEGER PRIMARY KEY, h TEXT NOT NULL UNIQUE);
+CREATE TABLE components (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE kinds (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE tests (
+    id           INTEGER PRIMARY KEY,
+    item_path    TEXT    NOT NULL,
+    item         TEXT    NOT NULL,
+    item_variant TEXT    NOT NULL,
+    item_fs_loc  TEXT    NOT NULL,
+    kind_id      INTEGER NOT NULL REFERENCES kinds (id),
+    component_id INTEGER NOT NULL REFERENCES components (id),
+    UNIQUE (item_path, item, item_variant, item_fs_loc, kind_id, component_id)
+);
+CREATE INDEX tests_by_item ON tests (item);
+CREATE INDEX tests_by_variant ON tests (item_variant);
+CREATE TABLE metric_rows (
+    id              INTEGER PRIMARY KEY,
+    session_id      INTEGER NOT NULL,
+    context_id      INTEGER NOT NULL,
+    test_id         INTEGER NOT NULL,
+    component_id    INTEGER NOT NULL,
+    kind_id         INTEGER NOT NULL,
+    start_us        INTEGER NOT NULL,
+    item_start_time TEXT,
+    total_time      REAL    NOT NULL,
+    user_time       REAL    NOT NULL,
+    kernel_time     REAL    NOT NULL,
+    cpu_usage       REAL    NOT NULL,
+    mem_usage       REAL    NOT NULL
+);
+";
+
+/// The metric rows' indexes of version 4, built one by one once the rows are copied.
+const V4_INDEXES: [&str; 11] = [
+    "CREATE INDEX metric_rows_by_session ON metric_rows (session_id)",
+    "CREATE INDEX metric_rows_by_context ON metric_rows (context_id)",
+    "CREATE INDEX metric_rows_by_test ON metric_rows (test_id)",
+    "CREATE INDEX metric_rows_by_component ON metric_rows (component_id)",
+    "CREATE INDEX metric_rows_by_kind ON metric_rows (kind_id)",
+    "CREATE INDEX metric_rows_by_start ON metric_rows (start_us)",
+    "CREATE INDEX metric_rows_by_total_time ON metric_rows (total_time)",
+    "CREATE INDEX metric_rows_by_user_time ON metric_rows (user_time)",
+    "CREATE INDEX metric_rows_by_kernel_time ON metric_rows (kernel_time)",
+    "CREATE INDEX metric_rows_by_cpu_usage ON metric_rows (cpu_usage)",
+    "CREATE INDEX metric_rows_by_mem_usage ON metric_rows (mem_usage)",
+];
+
+/// Version 3 → 4: copies every metric, in id order and keeping its id (the order stored, and the
+/// runs of `metric_holes`, stay exactly as they were), into `metric_rows`, its strings replaced by
+/// the ids of the rows that store each once ([`NameIds`], which gives ids as version 4 does: a
+/// later version that changes it must keep a copy here), and `item_start_time` kept only where it
+/// is not the spelling the `metrics` view writes back. Then builds the indexes and drops the old
+/// table; the counts kept beside the metrics (`counters`, `metric_facets`, `component_sessions`)
+/// hold names, not ids, and stay as they are. Reports its progress on standard error.
+fn v3_to_v4(tx: &Transaction<'_>) -> Result<(), String> {
+    let sql_error = |err: rusqlite::Error| err.to_string();
+    tx.execute_batch(V4_TABLES).map_err(sql_error)?;
+    let total: u64 = tx
+        .query_row(
+            "SELECT coalesce((SELECT n FROM counters WHERE name = 'metrics'), 0)",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(sql_error)?;
+    let mut progress = Progress::new(total);
+    let mut select = tx
+        .prepare(
+            "SELECT id, session_h, context_h, item_start_time, start_us, item_path, item, \
+             item_variant, item_fs_loc, kind, component, total_time, user_time, kernel_time, \
+             cpu_usage, mem_usage FROM metrics ORDER BY id",
+        )
+        .map_err(sql_error)?;
+    let mut insert = tx
+        .prepare(
+            "INSERT INTO metric_rows (id, session_id, context_id, test_id, component_id, \
+             kind_id, start_us, item_start_time, total_time, user_time, kernel_time, cpu_usage, \
+             mem_usage) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )
+        .map_err(sql_error)?;
+    let mut ids = NameIds::default();
+    let mut rows = select.query([]).map_err(sql_error)?;
+    let mut copied = 0u64;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let id: i64 = row.get(0).map_err(sql_error)?;
+        let m = Metric {
+            session_h: row.get(1).map_err(sql_error)?,
+            context_h: row.get(2).map_err(sql_error)?,
+            item_start_time: row.get(3).map_err(sql_error)?,
+            start_us: row.get(4).map_err(sql_error)?,
+            item_path: row.get(5).map_err(sql_error)?,
+            item: row.get(6).map_err(sql_error)?,
+            item_variant: row.get(7).map_err(sql_error)?,
+            item_fs_loc: row.get(8).map_err(sql_error)?,
+            kind: row.get(9).map_err(sql_error)?,
+            component: row.get(10).map_err(sql_error)?,
+            total_time: row.get(11).map_err(sql_error)?,
+            user_time: row.get(12).map_err(sql_error)?,
+            kernel_time: row.get(13).map_err(sql_error)?,
+            cpu_usage: row.get(14).map_err(sql_error)?,
+            mem_usage: row.get(15).map_err(sql_error)?,
+        };
+        let of = ids.of(tx, &m).map_err(sql_error)?;
+        let spelled = (!is_canonical_iso8601(&m.item_start_time, m.start_us))
+            .then_some(m.item_start_time.as_str());
+        insert
+            .execute(params![
+                id,
+                of.session,
+                of.context,
+                of.test,
+                of.component,
+                of.kind,
+                m.start_us,
+                spelled,
+                m.total_time,
+                m.user_time,
+                m.kernel_time,
+                m.cpu_usage,
+                m.mem_usage
+            ])
+            .map_err(sql_error)?;
+        copied += 1;
+        progress.copied(copied);
+    }
+    drop(rows);
+    for (n, index) in V4_INDEXES.iter().enumerate() {
+        progress.indexing(n + 1, V4_INDEXES.len());
+        tx.execute_batch(index).map_err(sql_error)?;
+    }
+    tx.execute_batch("DROP TABLE metrics").map_err(sql_error)?;
+    progress.done(copied);
+    Ok(())
+}
+
+/// The progress of a long migration on standard error: a line rewritten in place on a terminal,
+/// else a line every 10% (a log, a service's journal). Quiet for small files.
+struct Progress {
+    total: u64,
+    terminal: bool,
+    started: Instant,
+    shown: Instant,
+    next_tenth: u64,
+}
+
+impl Progress {
+    /// How often the line on a terminal is rewritten.
+    const EVERY: Duration = Duration::from_millis(500);
+    /// Files with fewer metrics migrate in well under a second: nothing is shown.
+    const QUIET_BELOW: u64 = 100_000;
+
+    fn new(total: u64) -> Self {
+        let now = Instant::now();
+        Progress {
+            total,
+            terminal: std::io::stderr().is_terminal(),
+            started: now,
+            shown: now,
+            next_tenth: 1,
+        }
+    }
+
+    fn quiet(&self) -> bool {
+        self.total < Self::QUIET_BELOW
+    }
+
+    fn copied(&mut self, copied: u64) {
+        if self.quiet() || copied % 4096 != 0 {
+            return;
+        }
+        let percent = copied.saturating_mul(100) / self.total.max(1);
+        if self.terminal {
+            if self.shown.elapsed() < Self::EVERY {
+                return;
+            }
+            self.shown = Instant::now();
+            eprint!(
+                "\rmigrating to schema 4: {copied} of {} metrics copied ({percent}%), {:.0} s",
+                self.total,
+                self.started.elapsed().as_secs_f64()
+            );
+        } else if percent >= self.next_tenth * 10 {
+            self.next_tenth = percent / 10 + 1;
+            eprintln!(
+                "migrating to schema 4: {copied} of {} metrics copied ({percent}%), {:.0} s",
+                self.total,
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+        let _ = std::io::stderr().flush();
+    }
+
+    fn indexing(&mut self, n: usize, of: usize) {
+        if self.quiet() {
+            return;
+        }
+        let elapsed = self.started.elapsed().as_secs_f64();
+        if self.terminal {
+            eprint!("\rmigrating to schema 4: building index {n} of {of}, {elapsed:.0} s\x1b[K");
+        } else {
+            eprintln!("migrating to schema 4: building index {n} of {of}, {elapsed:.0} s");
+        }
+        let _ = std::io::stderr().flush();
+    }
+
+    fn done(&self, copied: u64) {
+        if self.quiet() {
+            return;
+        }
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let (start, end) = if self.terminal { ("\r", "\x1b[K") } else { ("", "") };
+        eprintln!(
+            "{start}migrating to schema 4: {copied} metrics copied and indexed in {elapsed:.0} s; \
+             committing{end}"
+        );
+    }
 }

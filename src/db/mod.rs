@@ -28,6 +28,7 @@ mod contexts;
 mod created;
 mod erase;
 pub mod health;
+mod ids;
 mod insert;
 mod metrics;
 pub mod migrate;

@@ -118,7 +118,7 @@ fn ids_at_positions(
 ) -> rusqlite::Result<Option<(i64, i64)>> {
     let (max_id, deleted): (i64, i64) = conn
         .prepare_cached(
-            "SELECT coalesce((SELECT max(id) FROM metrics), 0), \
+            "SELECT coalesce((SELECT max(id) FROM metric_rows), 0), \
              coalesce((SELECT deleted_through FROM metric_holes ORDER BY first_id DESC LIMIT 1), 0)",
         )?
         .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
@@ -206,9 +206,12 @@ fn walk_sort_index(
         return Ok(false);
     }
     let order = query.order_by(w.reversed, true);
+    // The conditions read only the row's own columns, so the walk and the tests need no names;
+    // only the window's rows are then read whole, through the view.
     let sql = format!(
-        "SELECT {METRIC_COLUMNS} FROM \
-         (SELECT * FROM metrics m INDEXED BY {}{order} LIMIT ?) m{}{order} LIMIT ? OFFSET ?",
+        "SELECT {METRIC_COLUMNS} FROM metrics m WHERE m.id IN (SELECT m.id FROM \
+         (SELECT * FROM metric_rows m INDEXED BY {}{order} LIMIT ?) m{}{order} LIMIT ? OFFSET ?)\
+         {order}",
         column.index(),
         query.where_sql()
     );

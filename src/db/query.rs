@@ -41,12 +41,12 @@ impl NumericColumn {
     /// The index that lists the metrics in this column's order (see `schema.sql`).
     pub fn index(self) -> &'static str {
         match self {
-            NumericColumn::TotalTime => "metrics_by_total_time",
-            NumericColumn::UserTime => "metrics_by_user_time",
-            NumericColumn::KernelTime => "metrics_by_kernel_time",
-            NumericColumn::CpuUsage => "metrics_by_cpu_usage",
-            NumericColumn::MemUsage => "metrics_by_mem_usage",
-            NumericColumn::StartTime => "metrics_by_start",
+            NumericColumn::TotalTime => "metric_rows_by_total_time",
+            NumericColumn::UserTime => "metric_rows_by_user_time",
+            NumericColumn::KernelTime => "metric_rows_by_kernel_time",
+            NumericColumn::CpuUsage => "metric_rows_by_cpu_usage",
+            NumericColumn::MemUsage => "metric_rows_by_mem_usage",
+            NumericColumn::StartTime => "metric_rows_by_start",
         }
     }
 
@@ -107,14 +107,42 @@ pub enum TextColumn {
 }
 
 impl TextColumn {
-    fn sql(self) -> &'static str {
+    /// The condition that the metric's value of this column is one of those `values` (a query
+    /// of names) yields, written over the id the metric row holds, so that SQLite can look the
+    /// few ids up and follow the row's index.
+    fn in_sql(self, values: &str) -> String {
         match self {
-            TextColumn::SessionH => "m.session_h",
-            TextColumn::ContextH => "m.context_h",
-            TextColumn::Component => "m.component",
-            TextColumn::Item => "m.item",
-            TextColumn::ItemVariant => "m.item_variant",
-            TextColumn::Kind => "m.kind",
+            TextColumn::SessionH => {
+                format!("m.session_id IN (SELECT id FROM session_hashes WHERE h IN ({values}))")
+            }
+            TextColumn::ContextH => {
+                format!("m.context_id IN (SELECT id FROM context_hashes WHERE h IN ({values}))")
+            }
+            TextColumn::Component => {
+                format!("m.component_id IN (SELECT id FROM components WHERE name IN ({values}))")
+            }
+            TextColumn::Kind => {
+                format!("m.kind_id IN (SELECT id FROM kinds WHERE name IN ({values}))")
+            }
+            TextColumn::Item => {
+                format!("m.test_id IN (SELECT id FROM tests WHERE item IN ({values}))")
+            }
+            TextColumn::ItemVariant => {
+                format!("m.test_id IN (SELECT id FROM tests WHERE item_variant IN ({values}))")
+            }
+        }
+    }
+
+    /// The condition that the metric's value of this column is the bound `?`: one id looked up,
+    /// or for a test name the ids of the few tests carrying it.
+    fn eq_sql(self) -> &'static str {
+        match self {
+            TextColumn::SessionH => "m.session_id = (SELECT id FROM session_hashes WHERE h = ?)",
+            TextColumn::ContextH => "m.context_id = (SELECT id FROM context_hashes WHERE h = ?)",
+            TextColumn::Component => "m.component_id = (SELECT id FROM components WHERE name = ?)",
+            TextColumn::Kind => "m.kind_id = (SELECT id FROM kinds WHERE name = ?)",
+            TextColumn::Item => "m.test_id IN (SELECT id FROM tests WHERE item = ?)",
+            TextColumn::ItemVariant => "m.test_id IN (SELECT id FROM tests WHERE item_variant = ?)",
         }
     }
 
@@ -235,20 +263,20 @@ impl MetricQuery {
 
     /// Metrics of the sessions `sessions` (a query of session hashes) yields.
     fn of_sessions(self, sessions: &str, params: impl IntoIterator<Item = Value>) -> Self {
-        let sql = format!("m.session_h IN ({sessions})");
+        let sql = TextColumn::SessionH.in_sql(sessions);
         let count = count_of_sessions(sessions);
         self.clause(&sql, Access::Set, Some(count), params)
     }
 
     /// Metrics whose `column` equals `value`.
     pub fn eq(self, column: TextColumn, value: &str) -> Self {
-        let sql = format!("{} = ?", column.sql());
+        let sql = column.eq_sql();
         let count = format!(
             "SELECT coalesce((SELECT n FROM metric_facets WHERE field = '{}' AND value = ?), 0)",
             column.facet()
         );
         self.clause(
-            &sql,
+            sql,
             Access::Equal(column.rank()),
             Some(count),
             [Value::Text(value.to_owned())],
@@ -270,11 +298,10 @@ impl MetricQuery {
         // Matching the small table of distinct values first, then the metrics by index, keeps a
         // pattern search from scanning every metric.
         let facet = column.facet();
-        let sql = format!(
-            "{} IN (SELECT value FROM metric_facets WHERE field = '{facet}' \
-             AND value LIKE ? ESCAPE '\\')",
-            column.sql()
-        );
+        let sql = column.in_sql(&format!(
+            "SELECT value FROM metric_facets WHERE field = '{facet}' \
+             AND value LIKE ? ESCAPE '\\'"
+        ));
         let count = format!(
             "SELECT coalesce(sum(n), 0) FROM metric_facets \
              WHERE field = '{facet}' AND value LIKE ? ESCAPE '\\'"
@@ -458,12 +485,18 @@ mod tests {
             .eq(TextColumn::Kind, "function");
         assert_eq!(
             q.where_sql(),
-            " WHERE +m.component = ? AND m.item = ? AND +m.kind = ?"
+            " WHERE +m.component_id = (SELECT id FROM components WHERE name = ?) \
+             AND m.test_id IN (SELECT id FROM tests WHERE item = ?) \
+             AND +m.kind_id = (SELECT id FROM kinds WHERE name = ?)"
         );
         let q = MetricQuery::all()
             .eq(TextColumn::SessionH, "s")
             .eq(TextColumn::Item, "i");
-        assert_eq!(q.where_sql(), " WHERE m.session_h = ? AND +m.item = ?");
+        assert_eq!(
+            q.where_sql(),
+            " WHERE m.session_id = (SELECT id FROM session_hashes WHERE h = ?) \
+             AND +m.test_id IN (SELECT id FROM tests WHERE item = ?)"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! What the tests of the store share: a fresh database, a metric to store, the kept facet counts,
 //! and a delete made the one way the server makes it.
 
-use rusqlite::Connection;
+use std::path::Path;
+
+use rusqlite::{params, Connection};
 
 use crate::db::{Db, MetricEraser};
 use crate::models::Metric;
@@ -59,4 +61,43 @@ pub(super) fn erase_where(conn: &mut Connection, condition: &str) {
     }
     eraser.finish().unwrap();
     tx.commit().unwrap();
+}
+
+/// The layout of schema version 3, the last with a `metrics` table.
+const SCHEMA_V3: &str = include_str!("../../tests/common/fixtures/schema_v3.sql");
+
+/// Writes a file of schema version 3 at `path` holding `metrics`, with the counts beside them as
+/// that version kept them.
+pub(super) fn v3_file(path: &Path, metrics: &[Metric]) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(SCHEMA_V3).unwrap();
+    for m in metrics {
+        conn.execute(
+            "INSERT INTO metrics (session_h, context_h, item_start_time, start_us, item_path, \
+             item, item_variant, item_fs_loc, kind, component, total_time, user_time, \
+             kernel_time, cpu_usage, mem_usage) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            params![
+                m.session_h,
+                m.context_h,
+                m.item_start_time,
+                m.start_us,
+                m.item_path,
+                m.item,
+                m.item_variant,
+                m.item_fs_loc,
+                m.kind,
+                m.component,
+                m.total_time,
+                m.user_time,
+                m.kernel_time,
+                m.cpu_usage,
+                m.mem_usage
+            ],
+        )
+        .unwrap();
+    }
+    conn.execute_batch(crate::db::migrate::V2_REBUILD_DERIVED)
+        .unwrap();
+    conn.pragma_update(None, "user_version", 3).unwrap();
 }

@@ -67,9 +67,60 @@ pub fn parse_iso8601(text: &str) -> Result<i64, String> {
     Ok(utc_seconds * 1_000_000 + micros)
 }
 
+/// True when `text` is exactly how the store writes the instant `micros` back when it keeps no
+/// text of its own (`YYYY-MM-DDTHH:MM:SS.ffffff`, UTC, the `metrics` view's spelling, which is
+/// what pytest-monitor sends): such a text need not be stored. Only instants from 1970 to 9999
+/// are spelled so, the range where the view's `strftime` and this agree.
+pub fn is_canonical_iso8601(text: &str, micros: i64) -> bool {
+    const LATEST: i64 = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999
+    if text.len() != 26 || !(0..=LATEST).contains(&micros) {
+        return false;
+    }
+    let Ok(at) = time::OffsetDateTime::from_unix_timestamp(micros / 1_000_000) else {
+        return false;
+    };
+    let mut spelled = [0u8; 26];
+    let mut put = |from: usize, width: usize, mut value: u32| {
+        for i in (from..from + width).rev() {
+            spelled[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, at.year() as u32);
+    put(5, 2, u32::from(u8::from(at.month())));
+    put(8, 2, u32::from(at.day()));
+    put(11, 2, u32::from(at.hour()));
+    put(14, 2, u32::from(at.minute()));
+    put(17, 2, u32::from(at.second()));
+    put(20, 6, (micros % 1_000_000) as u32);
+    for (at, separator) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.')] {
+        spelled[at] = separator;
+    }
+    text.as_bytes() == spelled
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_stores_own_spelling_is_canonical() {
+        let micros = parse_iso8601("2020-12-04T23:18:15.061016").unwrap();
+        assert!(is_canonical_iso8601("2020-12-04T23:18:15.061016", micros));
+        for other in [
+            "2020-12-04 23:18:15.061016",
+            "2020-12-04T23:18:15.061016Z",
+            "2020-12-04T23:18:15.061016+00:00",
+            "2020-12-04T23:18:15.0610160",
+        ] {
+            assert!(!is_canonical_iso8601(other, micros), "{other}");
+        }
+        let whole = parse_iso8601("2020-12-04T23:18:15").unwrap();
+        assert!(!is_canonical_iso8601("2020-12-04T23:18:15", whole));
+        assert!(is_canonical_iso8601("2020-12-04T23:18:15.000000", whole));
+        let early = parse_iso8601("1969-12-31T23:59:59.500000").unwrap();
+        assert!(!is_canonical_iso8601("1969-12-31T23:59:59.500000", early));
+    }
 
     #[test]
     fn python_isoformat_outputs_are_accepted() {

@@ -178,7 +178,10 @@ mod tests {
             &query(&[("component", "x' OR 1=1 --"), ("sort", "mem_usage")]),
         )
         .unwrap();
-        assert_eq!(q.where_sql(), " WHERE m.component = ?");
+        assert_eq!(
+            q.where_sql(),
+            " WHERE m.component_id = (SELECT id FROM components WHERE name = ?)"
+        );
         assert_eq!(q.params(), &[Sql::Text("x' OR 1=1 --".into())]);
         assert_eq!(q.order_sql(), " ORDER BY m.mem_usage ASC, m.id");
     }

@@ -516,7 +516,7 @@ const DAMAGES: &[Damage] = &[
     Damage {
         name: "a table's SQL text in the schema",
         expected: "corrupt",
-        apply: |bytes, _| replace_text(bytes, b"CREATE TABLE metrics (", b"CREATE TABLE metrics )"),
+        apply: |bytes, _| replace_text(bytes, b"CREATE TABLE metric_rows (", b"CREATE TABLE metric_rows )"),
     },
     Damage {
         name: "a table's name in the schema (two tables named alike)",
@@ -548,7 +548,7 @@ fn a_corrupt_database_is_refused_in_one_line_and_left_unchanged() {
                 .unwrap();
             let metrics_root: usize = conn
                 .query_row(
-                    "SELECT rootpage FROM sqlite_schema WHERE name = 'metrics'",
+                    "SELECT rootpage FROM sqlite_schema WHERE name = 'metric_rows'",
                     [],
                     |row| row.get(0),
                 )
@@ -728,7 +728,7 @@ fn a_version_1_database_is_migrated_in_place_and_its_data_served_by_the_new_rout
 }
 
 #[test]
-fn a_version_2_database_keeps_its_counts_and_counts_new_metrics_after_migrating_to_version_3() {
+fn a_version_2_database_keeps_its_counts_and_counts_new_metrics_after_migrating() {
     // Arrange: the second release's file, its counts kept by its insert trigger.
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("monitor.db");
@@ -779,7 +779,7 @@ fn a_version_2_database_keeps_its_counts_and_counts_new_metrics_after_migrating_
     server.terminate();
     assert!(server.wait_for_exit(DEADLINE).success());
 
-    assert_eq!(user_version(&db), 3);
+    assert_eq!(user_version(&db), SCHEMA_VERSION);
     let triggers: Vec<String> = Connection::open(&db)
         .unwrap()
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' ORDER BY name")
@@ -792,11 +792,11 @@ fn a_version_2_database_keeps_its_counts_and_counts_new_metrics_after_migrating_
 }
 
 #[test]
-fn a_database_already_in_the_new_layout_but_marked_version_1_is_brought_to_version_2() {
-    // Development builds before version 2 wrote the current layout under user_version 1.
+fn a_database_already_in_the_version_2_layout_but_marked_version_1_is_brought_up_to_date() {
+    // Development builds before version 2 wrote the version-2 layout under user_version 1.
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("monitor.db");
-    make_database(&db);
+    make_v2_database(&db);
     let conn = Connection::open(&db).unwrap();
     conn.pragma_update(None, "user_version", 1).unwrap();
     // A counter gone wrong is rebuilt from the rows, not trusted.
@@ -806,8 +806,8 @@ fn a_database_already_in_the_new_layout_but_marked_version_1_is_brought_to_versi
 
     let (mut server, base) = serve(dir.path(), &db);
 
-    assert_eq!(get(&base, "/metrics/count"), (200, json!({"count": 3})));
-    assert_eq!(get(&base, "/components/count"), (200, json!({"count": 1})));
+    assert_eq!(get(&base, "/metrics/count"), (200, json!({"count": 6})));
+    assert_eq!(get(&base, "/components/count"), (200, json!({"count": 2})));
     server.terminate();
     assert!(server.wait_for_exit(DEADLINE).success());
     assert_eq!(user_version(&db), SCHEMA_VERSION);

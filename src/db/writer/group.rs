@@ -119,6 +119,8 @@ fn write_group(
         }
     } else {
         stats.failed_commits.inc();
+        // Ids given to new names in the transaction rolled back no longer exist.
+        tallies.rolled_back();
         leave_no_transaction_open(conn, path, durability);
     }
     tally.add(group.len());
@@ -164,6 +166,8 @@ fn run_group(
         }
         if outcome.is_err() {
             conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+            // The counts are the job's alone (applied before its savepoint); ids it gave are gone.
+            tallies.rolled_back();
         }
         conn.prepare_cached("RELEASE job")?.execute([])?;
     }
