@@ -16,6 +16,7 @@ mod fuzz_parser;
 mod input;
 mod litestream;
 mod load;
+mod migration;
 mod readiness;
 mod shutdown;
 mod slow_clients;
