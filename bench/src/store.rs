@@ -187,7 +187,7 @@ pub fn load(path: &Path, metrics: u64, sessions: u64) -> Result<(), Box<dyn std:
     // Build the metrics table's indexes once at the end rather than row by row.
     let indexes: Vec<String> = conn
         .prepare(
-            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'metrics' \
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'metric_rows' \
              AND sql IS NOT NULL",
         )?
         .query_map([], |row| row.get(0))?

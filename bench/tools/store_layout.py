@@ -1,20 +1,20 @@
 #!/usr/bin/env python3
-"""Bytes per stored metric of schema 3 and of the schema-4 layouts considered, read with dbstat.
+"""Bytes per stored metric of schema 3 and schema 4, and of each table and index, read with dbstat.
 
-    python3 bench/tools/store_layout.py [N]
+    python3 bench/tools/store_layout.py [N] [--iso-only]
 
 Stores the same N (200,000) synthetic metrics — 2,800 tests (the bench suite's shape), 40-hex
-session and context hashes, 20 machines — once in the tables of `schema.sql` and once in a
-candidate schema 4: the six strings naming a test stored once in `tests`, and integer ids of
-the session, the context and the test in each metric row, with an index on each id, on
-`start_us` and on the five resources. It prints the bytes per metric of every table and index,
-then again without the five resource indexes. The candidate leaves `item_start_time` NULL
-where it is the canonical spelling of `start_us` (as here, always); `--keep-time-text` stores
-it in every row instead, as when clients spell their times otherwise."""
+session and context hashes, 20 machines — row by row with every index in place, as the server
+writes them: once in the tables of schema 3 (`tests/common/fixtures/schema_v3.sql`) and once in
+those of `schema.sql` (schema 4), resolving names to ids as `db::insert_metrics` does and
+keeping `item_start_time` only where it is not the view's own spelling. Half the times are sent
+with an offset (kept as text) unless `--iso-only`, where every time is pytest-monitor's
+isoformat. Then it prints the bytes per metric of the whole file and of every table and index,
+and schema 4 again without the five resource indexes, to weigh them."""
 import hashlib, os, random, shutil, sqlite3, sys, tempfile, time
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 N = int(args[0]) if args else 200_000
-KEEP_TEXT = "--keep-time-text" in sys.argv
+ISO_ONLY = "--iso-only" in sys.argv
 random.seed(1)
 WORDS = ["read","write","parse","render","load","save","merge","split","sort","filter"]*4
 AREAS = ["core","io","net","ui","db","auth","api","cli","sched","report"]
@@ -40,6 +40,8 @@ while len(rows) < N:
         us += random.randint(1000, 200000)
         sec, frac = divmod(us, 1_000_000)
         iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:06d}"
+        if not ISO_ONLY and len(rows) % 2:
+            iso += "+00:00"
         rows.append((sess, ctx, iso, us, t, random.lognormvariate(-3,1.2), random.random(), random.random()*0.1, random.random()*100, random.lognormvariate(0.5,1)))
 print(f"{len(rows)} metrics, {s} sessions, {len(tests)} tests")
 
@@ -52,48 +54,46 @@ def report(path, label):
     for name, size in parts:
         if size/len(rows) >= 1: print(f"   {name:32s} {size/len(rows):6.1f}")
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
 d = tempfile.mkdtemp()
 v3 = os.path.join(d, "v3.db"); v4 = os.path.join(d, "v4.db")
-for p in (v3, v4):
-    if os.path.exists(p): os.remove(p)
 c = sqlite3.connect(v3)
-c.executescript(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "schema.sql")).read())
+c.executescript(open(os.path.join(ROOT, "tests", "common", "fixtures", "schema_v3.sql")).read())
 c.executemany("INSERT INTO metrics (session_h, context_h, item_start_time, start_us, item_path, item, item_variant, item_fs_loc, kind, component, total_time, user_time, kernel_time, cpu_usage, mem_usage) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
   [(r[0], r[1], r[2], r[3], *r[4], *r[5:]) for r in rows])
 c.commit(); c.close()
 report(v3, "schema 3")
 
 c = sqlite3.connect(v4)
-c.executescript("""
-CREATE TABLE tests (id INTEGER PRIMARY KEY, item_path TEXT NOT NULL, item TEXT NOT NULL, item_variant TEXT NOT NULL,
-  item_fs_loc TEXT NOT NULL, kind TEXT NOT NULL, component TEXT NOT NULL,
-  UNIQUE (item_path, item, item_variant, item_fs_loc, kind, component));
-CREATE INDEX tests_by_item ON tests (item); CREATE INDEX tests_by_variant ON tests (item_variant);
-CREATE INDEX tests_by_component ON tests (component); CREATE INDEX tests_by_kind ON tests (kind);
-CREATE TABLE sess (id INTEGER PRIMARY KEY, h TEXT UNIQUE); CREATE TABLE ctx (id INTEGER PRIMARY KEY, h TEXT UNIQUE);
-CREATE TABLE metrics (id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, context_id INTEGER NOT NULL, test_id INTEGER NOT NULL,
-  start_us INTEGER NOT NULL, item_start_time TEXT, total_time REAL NOT NULL, user_time REAL NOT NULL, kernel_time REAL NOT NULL,
-  cpu_usage REAL NOT NULL, mem_usage REAL NOT NULL);
-CREATE INDEX m_by_session ON metrics (session_id); CREATE INDEX m_by_context ON metrics (context_id);
-CREATE INDEX m_by_test ON metrics (test_id); CREATE INDEX m_by_start ON metrics (start_us);
-CREATE INDEX m_by_total ON metrics (total_time); CREATE INDEX m_by_user ON metrics (user_time);
-CREATE INDEX m_by_kernel ON metrics (kernel_time); CREATE INDEX m_by_cpu ON metrics (cpu_usage);
-CREATE INDEX m_by_mem ON metrics (mem_usage);
-""")
-tid = {t: i+1 for i, t in enumerate(tests)}
-c.executemany("INSERT INTO tests VALUES (?,?,?,?,?,?,?)", [(i, *t) for t, i in tid.items()])
-sid = {}; cid = {}
+c.executescript(open(os.path.join(ROOT, "schema.sql")).read())
+ids = {}
+def get_id(table, column, value):
+    key = (table, value)
+    if key not in ids:
+        row = c.execute(f"SELECT id FROM {table} WHERE {column} = ?", (value,)).fetchone()
+        if row is None:
+            c.execute(f"INSERT INTO {table} ({column}) VALUES (?)", (value,))
+            row = (c.execute("SELECT last_insert_rowid()").fetchone()[0],)
+        ids[key] = row[0]
+    return ids[key]
+def test_id(t, kind, comp):
+    key = ("tests", t)
+    if key not in ids:
+        c.execute("INSERT INTO tests (item_path, item, item_variant, item_fs_loc, kind_id, component_id) VALUES (?,?,?,?,?,?)", (*t[:4], kind, comp))
+        ids[key] = c.execute("SELECT last_insert_rowid()").fetchone()[0]
+    return ids[key]
 for r in rows:
-    sid.setdefault(r[0], len(sid)+1); cid.setdefault(r[1], len(cid)+1)
-c.executemany("INSERT INTO sess VALUES (?,?)", [(i, k) for k, i in sid.items()])
-c.executemany("INSERT INTO ctx VALUES (?,?)", [(i, k) for k, i in cid.items()])
-# item_start_time NULL when it is the canonical spelling of start_us (here: always).
-c.executemany("INSERT INTO metrics VALUES (NULL,?,?,?,?,?,?,?,?,?,?)",
-  [(sid[r[0]], cid[r[1]], tid[r[4]], r[3], r[2] if KEEP_TEXT else None, *r[5:]) for r in rows])
+    t = r[4]
+    comp = get_id("components", "name", t[5]); kind = get_id("kinds", "name", t[4])
+    canonical = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(r[3] // 1_000_000)) + f".{r[3] % 1_000_000:06d}"
+    c.execute("INSERT INTO metric_rows (session_id, context_id, test_id, component_id, kind_id, start_us, item_start_time, total_time, user_time, kernel_time, cpu_usage, mem_usage) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (get_id("session_hashes", "h", r[0]), get_id("context_hashes", "h", r[1]), test_id(t, kind, comp), comp, kind, r[3], None if r[2] == canonical else r[2], *r[5:]))
 c.commit(); c.close()
-report(v4, "schema 4 candidate, every index" + (" (time text kept)" if KEEP_TEXT else ""))
+report(v4, "schema 4" + (" (every time pytest-monitor's isoformat)" if ISO_ONLY else " (half the times sent with an offset, kept as text)"))
 c = sqlite3.connect(v4)
-for i in ["m_by_total","m_by_user","m_by_kernel","m_by_cpu","m_by_mem"]: c.execute(f"DROP INDEX {i}")
+for column in ["total_time", "user_time", "kernel_time", "cpu_usage", "mem_usage"]:
+    c.execute(f"DROP INDEX metric_rows_by_{column}")
 c.execute("VACUUM"); c.commit(); c.close()
-report(v4, "schema 4 candidate without the five resource indexes")
+report(v4, "schema 4 without the five resource indexes (compacted)")
 shutil.rmtree(d)

@@ -87,6 +87,13 @@ pub(crate) fn headline(
         None
     };
     ours.stop();
+    match bytes_per_metric(&db) {
+        Ok((bytes, metrics)) => {
+            println!("  store: {bytes:.0} bytes per metric ({metrics} metrics, pages in use)");
+            summary.bytes_per_metric = Some(bytes);
+        }
+        Err(err) => println!("  store: cannot measure ({err})"),
+    }
 
     // The ceiling.
     let ceiling = Ceiling::start(flags)?;
@@ -373,4 +380,26 @@ impl Bodies {
             }
         }
     }
+}
+
+/// The bytes of the file's pages in use (all but the free ones) per stored metric, and how many
+/// metrics there are.
+fn bytes_per_metric(db: &std::path::Path) -> Result<(f64, u64), String> {
+    let conn = rusqlite::Connection::open(db).map_err(|err| err.to_string())?;
+    let pragma = |name: &str| -> Result<i64, String> {
+        conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+            .map_err(|err| err.to_string())
+    };
+    let used = (pragma("page_count")? - pragma("freelist_count")?) * pragma("page_size")?;
+    let metrics: i64 = conn
+        .query_row(
+            "SELECT coalesce((SELECT n FROM counters WHERE name = 'metrics'), 0)",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|err| err.to_string())?;
+    if metrics == 0 {
+        return Err("no metrics stored".into());
+    }
+    Ok((used as f64 / metrics as f64, metrics as u64))
 }

@@ -48,7 +48,11 @@
 //!
 //! Other options: `--generator wrk|builtin`, `--binary PATH` (use this server binary as is),
 //! `--no-build`, `--server-args "ARGS"` (more arguments for the server, split at spaces, e.g.
-//! `--server-args "--synchronous normal"`).
+//! `--server-args "--synchronous normal"`), `--no-keep-alive` (a connection for each request, on
+//! ours and the ceiling: how clients that do not keep connections, such as the plugin, post).
+//!
+//! After the runs on ours it prints the bytes per stored metric of its file (every page in use,
+//! over the metrics stored): the POSTs and batches of one session, 40-hex hashes, 500 tests.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,13 +111,16 @@ struct Options {
     binary: Option<PathBuf>,
     build: bool,
     server_args: Vec<String>,
+    /// Every connection carries one request, on ours and the ceiling alike.
+    no_keep_alive: bool,
     batches: usize,
     batch_size: usize,
 }
 
 const USAGE: &str = "usage: bench [--duration SECS] [--connections N] [--reference URL] \
 [--curve | --curve-only] [--sizes 10k,100k,1M] [--with-10m] [--keep DIR] [--curve-post SECS] \
-[--samples N] [--batches N] [--batch-size N] [--generator wrk|builtin] [--binary PATH] [--no-build] [--server-args \"ARGS\"]";
+[--samples N] [--batches N] [--batch-size N] [--generator wrk|builtin] [--binary PATH] [--no-build] [--server-args \"ARGS\"] \
+[--no-keep-alive]";
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
@@ -131,6 +138,7 @@ fn parse_options() -> Result<Options, String> {
         binary: None,
         build: true,
         server_args: Vec::new(),
+        no_keep_alive: false,
         batches: 5,
         batch_size: 50_000,
     };
@@ -169,6 +177,7 @@ fn parse_options() -> Result<Options, String> {
                 options.build = false;
             }
             "--no-build" => options.build = false,
+            "--no-keep-alive" => options.no_keep_alive = true,
             "--server-args" => {
                 options.server_args = value()?.split_whitespace().map(String::from).collect();
             }
@@ -203,7 +212,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let flags = ServerFlags::detect(&binary, &options.server_args);
+    let mut flags = ServerFlags::detect(&binary, &options.server_args);
+    if options.no_keep_alive {
+        flags.keep_alive = false;
+    }
     let generator = Generator::choose(options.generator, options.connections);
     let binary_size = std::fs::metadata(&binary).map_or(0, |m| m.len());
 

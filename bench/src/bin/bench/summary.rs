@@ -16,6 +16,7 @@ pub(crate) struct Summary {
     pub(crate) idle_after_kb: Option<u64>,
     pub(crate) load_kb: Option<u64>,
     pub(crate) batch: Option<Batches>,
+    pub(crate) bytes_per_metric: Option<f64>,
     pub(crate) binary_size: Option<u64>,
     pub(crate) curve: Vec<CurveRow>,
 }
@@ -75,6 +76,28 @@ impl Summary {
             None => {
                 let (m, v) = not_run();
                 add("POST /metrics/batch >= 200,000 metrics/s", m, v);
+            }
+        }
+        match &self.batch {
+            Some(batch) => add(
+                "POST /metrics/batch >= 150,000 metrics/s (40-hex data)",
+                format!("{:.0} metrics/s", batch.metrics_per_s),
+                pass(batch.metrics_per_s >= 150_000.0),
+            ),
+            None => {
+                let (m, v) = not_run();
+                add("POST /metrics/batch >= 150,000 metrics/s (40-hex data)", m, v);
+            }
+        }
+        match self.bytes_per_metric {
+            Some(bytes) => add(
+                "<= 250 bytes per stored metric",
+                format!("{bytes:.0} bytes"),
+                pass(bytes <= 250.0),
+            ),
+            None => {
+                let (m, v) = not_run();
+                add("<= 250 bytes per stored metric", m, v);
             }
         }
         match (&self.get_ours, &self.reference) {
