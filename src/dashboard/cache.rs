@@ -53,10 +53,11 @@ impl Cache {
     ) -> rusqlite::Result<RunTotals> {
         let (tests, max_id, newest): (u64, i64, u64) = conn
             .prepare_cached(
-                "SELECT c.n, coalesce(m.id, 0), m.start_us, m.total_time, m.context_h \
+                "SELECT c.n, coalesce(m.id, 0), m.start_us, m.total_time, x.h \
                  FROM (SELECT count(*) AS n, max(id) AS newest FROM metric_rows \
                        WHERE session_id = (SELECT id FROM session_hashes WHERE h = ?1)) c \
-                 LEFT JOIN metrics m ON m.id = c.newest",
+                 LEFT JOIN metric_rows m ON m.id = c.newest \
+                 LEFT JOIN context_hashes x ON x.id = m.context_id",
             )?
             .query_row([session_h], |row| {
                 Ok((row.get(0)?, row.get(1)?, fingerprint(row, 2..5)?))

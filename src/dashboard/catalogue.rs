@@ -47,16 +47,23 @@ pub(super) fn fingerprint(row: &Row<'_>, columns: std::ops::Range<usize>) -> rus
     Ok(hasher.finish())
 }
 
+/// The names of the one metric row `m` (which may be missing), for the queries below. Written
+/// against `metric_rows` rather than the `metrics` view: SQLite cannot flatten a view that is a
+/// join into the right side of a LEFT JOIN, and would read the whole view to find one row.
+const NEWEST_NAMES: &str = "LEFT JOIN session_hashes mh ON mh.id = m.session_id \
+     LEFT JOIN context_hashes mx ON mx.id = m.context_id LEFT JOIN tests mt ON mt.id = m.test_id";
+
 pub(super) fn store_version(conn: &Connection) -> rusqlite::Result<StoreVersion> {
-    conn.prepare_cached(
+    conn.prepare_cached(&format!(
         "SELECT coalesce((SELECT n FROM counters WHERE name = 'metrics'), 0), \
-         coalesce(m.id, 0), m.session_h, m.context_h, m.item_path, m.item_variant, m.start_us, \
+         coalesce(m.id, 0), mh.h, mx.h, mt.item_path, mt.item_variant, m.start_us, \
          m.total_time, m.mem_usage, \
          (SELECT count(*) FROM sessions), coalesce(s.id, 0), s.session_h \
          FROM (SELECT 1) \
-         LEFT JOIN metrics m ON m.id = (SELECT max(id) FROM metric_rows) \
-         LEFT JOIN sessions s ON s.id = (SELECT max(id) FROM sessions)",
-    )?
+         LEFT JOIN metric_rows m ON m.id = (SELECT max(id) FROM metric_rows) \
+         {NEWEST_NAMES} \
+         LEFT JOIN sessions s ON s.id = (SELECT max(id) FROM sessions)"
+    ))?
     .query_row([], |row| {
         Ok(StoreVersion {
             metrics: row.get(0)?,
@@ -117,11 +124,12 @@ pub(super) fn since(conn: &Connection, old: &StoreVersion) -> rusqlite::Result<S
 /// Whether the newest metric and session of `old` are still stored, unchanged: with the counts,
 /// what tells additions alone from a deletion followed by additions.
 pub(super) fn still_stored(conn: &Connection, old: &StoreVersion) -> rusqlite::Result<bool> {
-    conn.prepare_cached(
-        "SELECT m.session_h, m.context_h, m.item_path, m.item_variant, m.start_us, \
+    conn.prepare_cached(&format!(
+        "SELECT mh.h, mx.h, mt.item_path, mt.item_variant, m.start_us, \
          m.total_time, m.mem_usage, s.session_h \
-         FROM (SELECT 1) LEFT JOIN metrics m ON m.id = ?1 LEFT JOIN sessions s ON s.id = ?2",
-    )?
+         FROM (SELECT 1) LEFT JOIN metric_rows m ON m.id = ?1 {NEWEST_NAMES} \
+         LEFT JOIN sessions s ON s.id = ?2"
+    ))?
     .query_row(params![old.max_metric_id, old.max_session_id], |row| {
         Ok(fingerprint(row, 0..7)? == old.newest_metric
             && fingerprint(row, 7..8)? == old.newest_session)

@@ -137,15 +137,20 @@ fn test_key(key: &mut String, m: &Metric, component: i64, kind: i64) {
 
 /// The id of the test `m` measures, stored first when new.
 fn test_id(conn: &Connection, m: &Metric, component: i64, kind: i64) -> rusqlite::Result<i64> {
+    let test = params![
+        m.item_path,
+        m.item,
+        m.item_variant,
+        m.item_fs_loc,
+        kind,
+        component
+    ];
     let found: Option<i64> = conn
         .prepare_cached(
             "SELECT id FROM tests WHERE item_path = ?1 AND item = ?2 AND item_variant = ?3 \
              AND item_fs_loc = ?4 AND kind_id = ?5 AND component_id = ?6",
         )?
-        .query_row(
-            params![m.item_path, m.item, m.item_variant, m.item_fs_loc, kind, component],
-            |row| row.get(0),
-        )
+        .query_row(test, |row| row.get(0))
         .optional()?;
     if let Some(id) = found {
         return Ok(id);
@@ -154,13 +159,6 @@ fn test_id(conn: &Connection, m: &Metric, component: i64, kind: i64) -> rusqlite
         "INSERT INTO tests (item_path, item, item_variant, item_fs_loc, kind_id, component_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![
-        m.item_path,
-        m.item,
-        m.item_variant,
-        m.item_fs_loc,
-        kind,
-        component
-    ])?;
+    .execute(test)?;
     Ok(conn.last_insert_rowid())
 }

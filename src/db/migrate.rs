@@ -477,7 +477,11 @@ impl Progress {
             return;
         }
         let elapsed = self.started.elapsed().as_secs_f64();
-        let (start, end) = if self.terminal { ("\r", "\x1b[K") } else { ("", "") };
+        let (start, end) = if self.terminal {
+            ("\r", "\x1b[K")
+        } else {
+            ("", "")
+        };
         eprintln!(
             "{start}migrating to schema 4: {copied} metrics copied and indexed in {elapsed:.0} s; \
              committing{end}"

@@ -84,7 +84,10 @@ pub(super) fn prepare_schema(conn: &mut Connection) -> Result<(), String> {
         .iter()
         .filter(|t| OWN_TABLES.contains(&t.as_str()))
         .count();
-    if version == SCHEMA_VERSION && current == own.len() && current == OWN_TABLES.len() && !stale_trigger
+    if version == SCHEMA_VERSION
+        && current == own.len()
+        && current == OWN_TABLES.len()
+        && !stale_trigger
     {
         return Ok(());
     }
@@ -113,20 +116,24 @@ fn reclaim_free_pages(conn: &Connection) {
         conn.query_row(&format!("PRAGMA {pragma}"), [], |row| row.get(0))
             .unwrap_or(0)
     };
-    let (total, free, page_size) = (pages("page_count"), pages("freelist_count"), pages("page_size"));
+    let (total, free, page_size) = (
+        pages("page_count"),
+        pages("freelist_count"),
+        pages("page_size"),
+    );
     if free * 4 < total || free * page_size < 64 << 20 {
         return;
     }
     let started = std::time::Instant::now();
     eprintln!(
         "compacting the file: {} MB of {} MB are pages the old layout left free",
-        free * page_size >> 20,
-        total * page_size >> 20
+        (free * page_size) >> 20,
+        (total * page_size) >> 20
     );
     match conn.execute_batch("VACUUM") {
         Ok(()) => log::info!(
             "compacted the database to {} MB in {:?}",
-            pages("page_count") * page_size >> 20,
+            (pages("page_count") * page_size) >> 20,
             started.elapsed()
         ),
         Err(err) => log::warn!("could not compact the database after migrating it: {err}"),
@@ -205,7 +212,13 @@ mod tests {
                      item, item_variant, item_fs_loc, kind, component, total_time, user_time, \
                      kernel_time, cpu_usage, mem_usage) \
                      VALUES (?1, ?2, ?3, 'p', 'i', 'v', 'f', ?4, ?5, 1, 1, 1, 1, 1)",
-                    rusqlite::params![m.session_h, m.context_h, m.item_start_time, m.kind, m.component],
+                    rusqlite::params![
+                        m.session_h,
+                        m.context_h,
+                        m.item_start_time,
+                        m.kind,
+                        m.component
+                    ],
                 )
                 .unwrap();
             }
@@ -285,7 +298,10 @@ mod tests {
         let path = dir.path().join("m.db");
         v3_file(
             &path,
-            &[metric("s1", "function", "core"), metric("s2", "class", "io")],
+            &[
+                metric("s1", "function", "core"),
+                metric("s2", "class", "io"),
+            ],
         );
         Connection::open(&path)
             .unwrap()

@@ -93,7 +93,14 @@ pub fn is_canonical_iso8601(text: &str, micros: i64) -> bool {
     put(14, 2, u32::from(at.minute()));
     put(17, 2, u32::from(at.second()));
     put(20, 6, (micros % 1_000_000) as u32);
-    for (at, separator) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.')] {
+    for (at, separator) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+    ] {
         spelled[at] = separator;
     }
     text.as_bytes() == spelled

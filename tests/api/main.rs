@@ -25,3 +25,4 @@ mod persistence;
 mod pipelines;
 mod resources;
 mod sessions;
+mod sql_rules;

@@ -516,7 +516,13 @@ const DAMAGES: &[Damage] = &[
     Damage {
         name: "a table's SQL text in the schema",
         expected: "corrupt",
-        apply: |bytes, _| replace_text(bytes, b"CREATE TABLE metric_rows (", b"CREATE TABLE metric_rows )"),
+        apply: |bytes, _| {
+            replace_text(
+                bytes,
+                b"CREATE TABLE metric_rows (",
+                b"CREATE TABLE metric_rows )",
+            )
+        },
     },
     Damage {
         name: "a table's name in the schema (two tables named alike)",

@@ -87,7 +87,10 @@ fn a_migration_killed_midway_leaves_the_old_file_usable_and_a_restart_completes_
     // Act: kill -9 once the migration reports progress.
     let mut server = serve(dir.path(), &db);
     let line = server.wait_for_line("migrating to schema 4");
-    assert!(line.contains(&format!("of {METRICS} metrics copied")), "{line}");
+    assert!(
+        line.contains(&format!("of {METRICS} metrics copied")),
+        "{line}"
+    );
     let killed = std::process::Command::new("kill")
         .args(["-KILL", &server.id().to_string()])
         .status()
@@ -110,10 +113,16 @@ fn a_migration_killed_midway_leaves_the_old_file_usable_and_a_restart_completes_
     ] {
         assert!(stderr.contains(expected), "no {expected:?} in {stderr}");
     }
-    assert_eq!(get(&base, "/metrics/count"), (200, json!({"count": METRICS})));
+    assert_eq!(
+        get(&base, "/metrics/count"),
+        (200, json!({"count": METRICS}))
+    );
     // The old layout's pages went back to the file system: the file is smaller than before.
     let size_after = std::fs::metadata(&db).unwrap().len();
-    assert!(size_after * 2 < size_before, "{size_before} -> {size_after} bytes");
+    assert!(
+        size_after * 2 < size_before,
+        "{size_before} -> {size_after} bytes"
+    );
     let session = format!("/sessions/{:040x}/metrics/count", 7);
     assert_eq!(get(&base, &session), (200, json!({"count": 1000})));
     let (status, page) = get(&base, "/metrics/?page=1&per_page=2");

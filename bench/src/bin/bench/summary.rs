@@ -86,7 +86,11 @@ impl Summary {
             ),
             None => {
                 let (m, v) = not_run();
-                add("POST /metrics/batch >= 150,000 metrics/s (40-hex data)", m, v);
+                add(
+                    "POST /metrics/batch >= 150,000 metrics/s (40-hex data)",
+                    m,
+                    v,
+                );
             }
         }
         match self.bytes_per_metric {
