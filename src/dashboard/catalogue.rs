@@ -160,9 +160,14 @@ pub(super) struct Catalogue {
     pub(super) ranked: [Option<Vec<u32>>; 2],
 }
 
-/// The columns a catalogue reads of each metric.
+/// The columns a catalogue reads of each metric, from [`FIGURE_SOURCE`].
 pub(super) const FIGURE_COLUMNS: &str =
-    "m.id, m.context_h, m.item_path, m.item_variant, m.total_time, m.mem_usage, m.start_us";
+    "m.id, x.h, t.item_path, t.item_variant, m.total_time, m.mem_usage, m.start_us";
+
+/// The metric rows with the two names a catalogue needs: the `metrics` view would look up all
+/// five for every metric of the store.
+const FIGURE_SOURCE: &str = "metric_rows m LEFT JOIN context_hashes x ON x.id = m.context_id \
+     LEFT JOIN tests t ON t.id = m.test_id";
 
 impl Catalogue {
     /// Adds the metrics `sql` yields (rows of [`FIGURE_COLUMNS`]).
@@ -248,7 +253,7 @@ impl Catalogue {
         if let Some((added_metrics, added_sessions)) = growth {
             if added_metrics > 0 {
                 let sql = format!(
-                    "SELECT {FIGURE_COLUMNS} FROM metrics m{}",
+                    "SELECT {FIGURE_COLUMNS} FROM {FIGURE_SOURCE}{}",
                     where_and(&clauses, Some("m.id > ?"))
                 );
                 let mut all = vec![SqlValue::Integer(old.max_metric_id)];
@@ -260,7 +265,7 @@ impl Catalogue {
                 // the session index, the new sessions' few metrics, whatever else the filter
                 // names (a context's index would read a large share of the store).
                 let sql = format!(
-                    "SELECT {FIGURE_COLUMNS} FROM metrics m{}",
+                    "SELECT {FIGURE_COLUMNS} FROM {FIGURE_SOURCE}{}",
                     where_and(
                         &clauses,
                         Some(
@@ -279,7 +284,7 @@ impl Catalogue {
         } else {
             *self = Catalogue::default();
             let sql = format!(
-                "SELECT {FIGURE_COLUMNS} FROM metrics m{}",
+                "SELECT {FIGURE_COLUMNS} FROM {FIGURE_SOURCE}{}",
                 where_and(&clauses, None)
             );
             self.fold(conn, &sql, values)?;

@@ -19,7 +19,9 @@ pub(super) struct MetricIds {
 }
 
 /// Remembered ids of names, so that storing a metric of a session, machine and test seen before
-/// reads no table to find them. A name not remembered is looked up, and stored when new.
+/// reads no table to find them. A name not remembered is looked up, and stored when new. Each
+/// kind of name keeps at most [`REMEMBERED`] ids, so that a server running for years does not
+/// hold every session it ever saw: a full map is emptied and fills again with the names in use.
 ///
 /// Ids stay valid once committed (no row of these tables is ever deleted), but one given inside
 /// a transaction that is then rolled back does not: whoever rolls back a transaction or a
@@ -35,6 +37,9 @@ pub struct NameIds {
     /// The key of the test being resolved, reused so that a hit allocates nothing.
     key: String,
 }
+
+/// The most ids remembered of each kind of name (some 20 MB for tests with long names).
+const REMEMBERED: usize = 65_536;
 
 /// The table and column of each name, written into SQL (fixed names only).
 #[derive(Clone, Copy)]
@@ -77,6 +82,9 @@ impl NameIds {
             Some(&id) => id,
             None => {
                 let id = test_id(conn, m, component, kind)?;
+                if self.tests.len() >= REMEMBERED {
+                    self.tests.clear();
+                }
                 self.tests.insert(self.key.clone(), id);
                 id
             }
@@ -110,6 +118,9 @@ impl NameIds {
                 conn.last_insert_rowid()
             }
         };
+        if known.len() >= REMEMBERED {
+            known.clear();
+        }
         known.insert(name.to_owned(), id);
         Ok(id)
     }
@@ -161,4 +172,40 @@ fn test_id(conn: &Connection, m: &Metric, component: i64, kind: i64) -> rusqlite
     )?
     .execute(test)?;
     Ok(conn.last_insert_rowid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::test_support::{metric, open_temp};
+
+    #[test]
+    fn each_name_gets_one_id_remembered_or_looked_up_and_no_two_tests_share_one() {
+        let (_dir, db) = open_temp();
+        let conn = db.pool.get().unwrap();
+        let mut ids = NameIds::default();
+        let a = metric("s1", "function", "core");
+        let mut b = a.clone();
+        b.item_path = "tests.test_a:tests".into();
+        b.item = "test_a".into();
+        let mut c = a.clone();
+        c.item_path = "tests.test_a".into();
+        c.item = ":tests.test_a".into();
+
+        let first = ids.of(&conn, &a).unwrap();
+        let again = ids.of(&conn, &a).unwrap();
+        let (of_b, of_c) = (ids.of(&conn, &b).unwrap(), ids.of(&conn, &c).unwrap());
+        ids.forget();
+        let looked_up = ids.of(&conn, &a).unwrap();
+
+        assert_eq!(again, first);
+        assert_eq!(looked_up, first);
+        assert_ne!(of_b.test, first.test);
+        assert_ne!(of_c.test, of_b.test);
+        assert_eq!((of_b.session, of_b.component), (first.session, first.component));
+        let tests: i64 = conn
+            .query_row("SELECT count(*) FROM tests", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tests, 3);
+    }
 }

@@ -253,7 +253,7 @@ fn by_ids(
     };
     let sql = format!(
         "SELECT {METRIC_COLUMNS} FROM metrics m WHERE m.id IN \
-         (SELECT m.id FROM metrics m{}{inner_order} LIMIT ? OFFSET ?){order}",
+         (SELECT m.id FROM metric_rows m{}{inner_order} LIMIT ? OFFSET ?){order}",
         query.where_sql()
     );
     let values = with_window(query.params().to_vec(), w.skip, w.rows);

@@ -397,7 +397,9 @@ impl MetricQuery {
         !self.clauses.is_empty() && self.clauses.iter().all(|c| c.access == Access::Range)
     }
 
-    /// The `WHERE ...` part (empty when unfiltered).
+    /// The `WHERE ...` part (empty when unfiltered). Its conditions read only the columns of
+    /// `metric_rows` (ids, `start_us`, the figures), so that finding and counting a selection
+    /// reads no name table: only the rows of a page are read whole, through the `metrics` view.
     ///
     /// Of several equalities, only the one whose column holds the fewest metrics per value may
     /// use its index (the others are written `+m.column = ?`, which SQLite cannot look up by
@@ -439,7 +441,7 @@ impl MetricQuery {
                 count_sql: Some(sql),
                 ..
             }] => sql.clone(),
-            _ => format!("SELECT count(*) FROM metrics m{}", self.where_sql()),
+            _ => format!("SELECT count(*) FROM metric_rows m{}", self.where_sql()),
         }
     }
 
@@ -533,7 +535,7 @@ mod tests {
         let q = q.pipeline("main");
         assert!(q
             .count_sql()
-            .starts_with("SELECT count(*) FROM metrics m WHERE"));
+            .starts_with("SELECT count(*) FROM metric_rows m WHERE"));
         assert!(!MetricQuery::all().eq(TextColumn::Item, "i").ranges_only());
         let q = MetricQuery::all()
             .at_least(NumericColumn::TotalTime, 1.0)
