@@ -202,7 +202,10 @@ mod tests {
         assert_eq!(looked_up, first);
         assert_ne!(of_b.test, first.test);
         assert_ne!(of_c.test, of_b.test);
-        assert_eq!((of_b.session, of_b.component), (first.session, first.component));
+        assert_eq!(
+            (of_b.session, of_b.component),
+            (first.session, first.component)
+        );
         let tests: i64 = conn
             .query_row("SELECT count(*) FROM tests", [], |r| r.get(0))
             .unwrap();

@@ -33,6 +33,7 @@ mod insert;
 mod metrics;
 pub mod migrate;
 mod names;
+mod page_names;
 mod planner;
 pub mod query;
 mod schema;

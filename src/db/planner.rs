@@ -6,7 +6,8 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection};
 
-use crate::db::metrics::{count_metrics, count_metrics_by, METRIC_COLUMNS};
+use crate::db::metrics::{count_metrics, count_metrics_by, METRIC_COLUMNS, METRIC_SOURCE};
+use crate::db::page_names::PageNames;
 use crate::db::query::MetricQuery;
 use crate::db::sink::MetricSink;
 use crate::db::sql::with_window;
@@ -73,9 +74,10 @@ pub(super) fn read_metrics_page(
         return Ok(());
     }
     sink.expect(rows);
+    let mut names = PageNames::new(conn);
     if query.is_everything_in_order() {
         if let Some((first, last)) = ids_at_positions(conn, count, offset, offset + rows - 1)? {
-            return by_id_range(conn, first, last, sink);
+            return by_id_range(conn, first, last, sink, &mut names);
         }
     }
     let after = count - offset - rows;
@@ -91,8 +93,8 @@ pub(super) fn read_metrics_page(
         count,
         stored: count_metrics(conn)?,
     };
-    if !walk_sort_index(conn, query, &window, sink)? {
-        by_ids(conn, query, &window, sink)?;
+    if !walk_sort_index(conn, query, &window, sink, &mut names)? {
+        by_ids(conn, query, &window, sink, &mut names)?;
     }
     if reversed {
         sink.reverse();
@@ -147,13 +149,14 @@ fn by_id_range(
     first: i64,
     last: i64,
     sink: &mut impl MetricSink,
+    names: &mut PageNames<'_>,
 ) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {METRIC_COLUMNS} FROM metrics m WHERE m.id >= ?1 AND m.id <= ?2 ORDER BY m.id"
+        "SELECT {METRIC_COLUMNS} FROM {METRIC_SOURCE} WHERE m.id >= ?1 AND m.id <= ?2 ORDER BY m.id"
     ))?;
     let mut found = stmt.query(params![first, last])?;
     while let Some(row) = found.next()? {
-        sink.push(row)?;
+        sink.push(row, names)?;
     }
     Ok(())
 }
@@ -192,6 +195,7 @@ fn walk_sort_index(
     query: &MetricQuery,
     w: &Window,
     sink: &mut impl MetricSink,
+    names: &mut PageNames<'_>,
 ) -> rusqlite::Result<bool> {
     let Some((column, _)) = query.sort() else {
         return Ok(false);
@@ -209,7 +213,7 @@ fn walk_sort_index(
     // The conditions read only the row's own columns, so the walk and the tests need no names;
     // only the window's rows are then read whole, through the view.
     let sql = format!(
-        "SELECT {METRIC_COLUMNS} FROM metrics m WHERE m.id IN (SELECT m.id FROM \
+        "SELECT {METRIC_COLUMNS} FROM {METRIC_SOURCE} WHERE m.id IN (SELECT m.id FROM \
          (SELECT * FROM metric_rows m INDEXED BY {}{order} LIMIT ?) m{}{order} LIMIT ? OFFSET ?)\
          {order}",
         column.index(),
@@ -221,7 +225,7 @@ fn walk_sort_index(
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut found = stmt.query(params_from_iter(values))?;
     while let Some(row) = found.next()? {
-        sink.push(row)?;
+        sink.push(row, names)?;
     }
     if sink.len() as u64 == w.rows {
         return Ok(true);
@@ -243,6 +247,7 @@ fn by_ids(
     query: &MetricQuery,
     w: &Window,
     sink: &mut impl MetricSink,
+    names: &mut PageNames<'_>,
 ) -> rusqlite::Result<()> {
     let order = query.order_by(w.reversed, true);
     let small_range = query.ranges_only() && w.count.saturating_mul(4) <= w.stored;
@@ -252,7 +257,7 @@ fn by_ids(
         order.clone()
     };
     let sql = format!(
-        "SELECT {METRIC_COLUMNS} FROM metrics m WHERE m.id IN \
+        "SELECT {METRIC_COLUMNS} FROM {METRIC_SOURCE} WHERE m.id IN \
          (SELECT m.id FROM metric_rows m{}{inner_order} LIMIT ? OFFSET ?){order}",
         query.where_sql()
     );
@@ -260,7 +265,7 @@ fn by_ids(
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut found = stmt.query(params_from_iter(values))?;
     while let Some(row) = found.next()? {
-        sink.push(row)?;
+        sink.push(row, names)?;
     }
     Ok(())
 }
@@ -276,13 +281,18 @@ mod tests {
     /// selection and skipping `offset` rows.
     fn page_by_offset(conn: &Connection, query: &MetricQuery, offset: u64) -> Vec<Metric> {
         let sql = format!(
-            "SELECT {METRIC_COLUMNS} FROM metrics m{}{} LIMIT 7 OFFSET {offset}",
+            "SELECT {METRIC_COLUMNS} FROM {METRIC_SOURCE}{}{} LIMIT 7 OFFSET {offset}",
             query.where_sql(),
             query.order_sql()
         );
         let mut stmt = conn.prepare(&sql).unwrap();
-        let rows = stmt.query_map(params_from_iter(query.params()), metric_from_row);
-        rows.unwrap().collect::<rusqlite::Result<_>>().unwrap()
+        let mut names = PageNames::new(conn);
+        let mut rows = stmt.query(params_from_iter(query.params())).unwrap();
+        let mut page = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            page.push(metric_from_row(row, &mut names).unwrap());
+        }
+        page
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use rusqlite::Row;
 
 use crate::db::metrics::{metric_from_row, metric_record};
+use crate::db::page_names::PageNames;
 use crate::models::Metric;
 
 /// Takes the metrics of a page as SQLite yields them, one row of
@@ -11,8 +12,8 @@ use crate::models::Metric;
 pub(super) trait MetricSink {
     /// Learns how many rows are coming, to make room for them at once.
     fn expect(&mut self, rows: u64);
-    /// Takes the next row.
-    fn push(&mut self, row: &Row<'_>) -> rusqlite::Result<()>;
+    /// Takes the next row, its names looked up through `names`.
+    fn push(&mut self, row: &Row<'_>, names: &mut PageNames<'_>) -> rusqlite::Result<()>;
     /// How many rows it took.
     fn len(&self) -> usize;
     /// Forgets every row taken (a walk that did not find its whole window).
@@ -25,8 +26,8 @@ impl MetricSink for Vec<Metric> {
     fn expect(&mut self, rows: u64) {
         self.reserve(usize::try_from(rows).unwrap_or(0));
     }
-    fn push(&mut self, row: &Row<'_>) -> rusqlite::Result<()> {
-        Vec::push(self, metric_from_row(row)?);
+    fn push(&mut self, row: &Row<'_>, names: &mut PageNames<'_>) -> rusqlite::Result<()> {
+        Vec::push(self, metric_from_row(row, names)?);
         Ok(())
     }
     fn len(&self) -> usize {
@@ -77,13 +78,15 @@ impl MetricSink for JsonRows<'_> {
         self.expected = usize::try_from(rows).unwrap_or(0);
         self.starts.reserve(self.expected);
     }
-    fn push(&mut self, row: &Row<'_>) -> rusqlite::Result<()> {
+    fn push(&mut self, row: &Row<'_>, names: &mut PageNames<'_>) -> rusqlite::Result<()> {
+        names.learn(row)?;
         if !self.starts.is_empty() {
             self.out.push(b',');
         }
         let start = self.out.len();
         self.starts.push(start);
-        metric_record(row)?
+        let mut spelled = [0u8; 26];
+        metric_record(row, names, &mut spelled)?
             .write_json(self.out)
             // Cannot happen: finite numbers (SQLite stores no NaN) written to memory.
             .map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))?;

@@ -67,19 +67,16 @@ pub fn parse_iso8601(text: &str) -> Result<i64, String> {
     Ok(utc_seconds * 1_000_000 + micros)
 }
 
-/// True when `text` is exactly how the store writes the instant `micros` back when it keeps no
-/// text of its own (`YYYY-MM-DDTHH:MM:SS.ffffff`, UTC, the `metrics` view's spelling, which is
-/// what pytest-monitor sends): such a text need not be stored. Only instants from 1970 to 9999
-/// are spelled so, the range where the view's `strftime` and this agree.
-pub fn is_canonical_iso8601(text: &str, micros: i64) -> bool {
+/// Writes the instant `micros` into `spelled` as the store spells a time it keeps no text of
+/// (`YYYY-MM-DDTHH:MM:SS.ffffff`, UTC: Python's isoformat of a time with microseconds, which is
+/// what pytest-monitor sends) and returns it; `None` outside 1970 to 9999, which the store does
+/// not spell so.
+pub fn canonical_iso8601(micros: i64, spelled: &mut [u8; 26]) -> Option<&str> {
     const LATEST: i64 = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999
-    if text.len() != 26 || !(0..=LATEST).contains(&micros) {
-        return false;
+    if !(0..=LATEST).contains(&micros) {
+        return None;
     }
-    let Ok(at) = time::OffsetDateTime::from_unix_timestamp(micros / 1_000_000) else {
-        return false;
-    };
-    let mut spelled = [0u8; 26];
+    let at = time::OffsetDateTime::from_unix_timestamp(micros / 1_000_000).ok()?;
     let mut put = |from: usize, width: usize, mut value: u32| {
         for i in (from..from + width).rev() {
             spelled[i] = b'0' + (value % 10) as u8;
@@ -103,7 +100,14 @@ pub fn is_canonical_iso8601(text: &str, micros: i64) -> bool {
     ] {
         spelled[at] = separator;
     }
-    text.as_bytes() == spelled
+    std::str::from_utf8(spelled).ok()
+}
+
+/// True when `text` is exactly [`canonical_iso8601`]'s spelling of `micros`: such a text need
+/// not be stored.
+pub fn is_canonical_iso8601(text: &str, micros: i64) -> bool {
+    let mut spelled = [0u8; 26];
+    text.len() == 26 && canonical_iso8601(micros, &mut spelled) == Some(text)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ mod ndjson;
 mod session;
 
 pub use context::Context;
-pub use iso8601::{is_canonical_iso8601, parse_iso8601};
+pub use iso8601::{canonical_iso8601, is_canonical_iso8601, parse_iso8601};
 pub use json::JsonObject;
 pub use metric::{Metric, MetricRecord};
 pub use ndjson::{line_ends, metrics_from_ndjson, NdjsonPieces};
