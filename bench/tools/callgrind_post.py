@@ -1,20 +1,28 @@
 #!/usr/bin/env python3
 """Instructions per stored metric of a monitor-server binary, counted by callgrind.
 
-    python3 bench/tools/callgrind_post.py BINARY N CONNECTIONS [batch]
+    python3 bench/tools/callgrind_post.py BINARY N CONNECTIONS [batch] [--tests K]
 
 Starts BINARY under `valgrind --tool=callgrind --separate-threads=yes` on a fresh database,
 stores N metrics (over CONNECTIONS keep-alive connections, each sending its POSTs one after the
 other; or, with `batch`, as one `POST /metrics/batch` body), stops it with SIGTERM and prints the
 instructions executed by every thread. Run it with N = 0 too: the difference, divided by N, is
 the cost of one metric, whatever else the machine is doing (instruction counts do not depend on
-load, unlike requests per second). Each metric names its own test item, as a test run does.
+load, unlike requests per second). Each metric names its own test item, as the first run of a
+suite does; with `--tests K` the metrics go round K test items, as every later run of a suite of
+K tests does (the server has seen them before).
 The profiles stay in the directory printed (`callgrind_annotate` reads them; build with symbols
 for function names)."""
 import glob, http.client, json, os, re, signal, subprocess, sys, tempfile, threading
 
-binary, n, conns = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-batch = len(sys.argv) > 4 and sys.argv[4] == "batch"
+args = sys.argv[1:]
+tests = None
+if "--tests" in args:
+    at = args.index("--tests")
+    tests = int(args[at + 1])
+    del args[at:at + 2]
+binary, n, conns = args[0], int(args[1]), int(args[2])
+batch = len(args) > 3 and args[3] == "batch"
 d = tempfile.mkdtemp()
 proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--separate-threads=yes",
                          f"--callgrind-out-file={d}/cg.out", binary, "--db", f"{d}/m.db",
@@ -32,6 +40,8 @@ threading.Thread(target=lambda: proc.stderr.read(), daemon=True).start()
 
 
 def body(i):
+    if tests:
+        i %= tests
     return {"session_h": "s" * 40, "context_h": "c" * 40,
             "item_start_time": "2020-12-04T23:18:15.661016", "item_path": "tests.test_file",
             "item": f"test_{i}", "item_variant": f"test_{i}[]", "item_fs_loc": "tests/test_file.py",

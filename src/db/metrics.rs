@@ -10,12 +10,14 @@ use crate::models::{canonical_iso8601, Metric, MetricRecord};
 /// The columns a listing reads of each metric, from [`METRIC_SOURCE`]: the ids of the names
 /// [`PageNames`] looks up first (in its order), then the rest.
 pub(super) const METRIC_COLUMNS: &str =
-    "m.session_id, m.context_id, m.kind_id, m.component_id, m.item_start_time, t.item_path, \
+    "m.context_id, m.kind_id, m.component_id, s.h, m.item_start_time, t.item_path, \
      t.item, t.item_variant, t.item_fs_loc, m.total_time, m.user_time, m.kernel_time, \
      m.cpu_usage, m.mem_usage, m.start_us";
 
-/// The metric rows `m` with their test's names; the other names come from [`PageNames`].
-pub(super) const METRIC_SOURCE: &str = "metric_rows m LEFT JOIN tests t ON t.id = m.test_id";
+/// The metric rows `m` with their session hash and test's names; the other names come from
+/// [`PageNames`].
+pub(super) const METRIC_SOURCE: &str = "metric_rows m \
+     LEFT JOIN session_hashes s ON s.id = m.session_id LEFT JOIN tests t ON t.id = m.test_id";
 
 /// A text column of a row, borrowed.
 fn text<'r>(row: &'r Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
@@ -37,22 +39,22 @@ fn start_time<'a>(row: &'a Row<'_>, spelled: &'a mut [u8; 26]) -> rusqlite::Resu
 }
 
 /// A row of [`METRIC_COLUMNS`] as listed, its text borrowed from SQLite's buffers and `names`,
-/// whose [`PageNames::learn`] has seen the row.
+/// whose [`PageNames::learn`] saw this row last.
 pub(super) fn metric_record<'a>(
     row: &'a Row<'_>,
     names: &'a PageNames<'_>,
     spelled: &'a mut [u8; 26],
 ) -> rusqlite::Result<MetricRecord<'a>> {
     Ok(MetricRecord {
-        session_h: names.of(row, Name::Session)?,
-        context_h: names.of(row, Name::Context)?,
+        session_h: text(row, 3)?,
+        context_h: names.of(Name::Context),
         item_start_time: start_time(row, spelled)?,
         item_path: text(row, 5)?,
         item: text(row, 6)?,
         item_variant: text(row, 7)?,
         item_fs_loc: text(row, 8)?,
-        kind: names.of(row, Name::Kind)?,
-        component: names.of(row, Name::Component)?,
+        kind: names.of(Name::Kind),
+        component: names.of(Name::Component),
         total_time: row.get(9)?,
         user_time: row.get(10)?,
         kernel_time: row.get(11)?,
