@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS tests (
 );
 CREATE INDEX IF NOT EXISTS tests_by_item ON tests (item);
 CREATE INDEX IF NOT EXISTS tests_by_variant ON tests (item_variant);
+CREATE INDEX IF NOT EXISTS tests_by_component ON tests (component_id);
 
 -- One row per measured test item. `id` is the order of storage, which listings follow.
 -- The test's component and kind are repeated from `tests` so that their indexes list a

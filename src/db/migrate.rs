@@ -283,6 +283,7 @@ CREATE TABLE tests (
 );
 CREATE INDEX tests_by_item ON tests (item);
 CREATE INDEX tests_by_variant ON tests (item_variant);
+CREATE INDEX tests_by_component ON tests (component_id);
 CREATE TABLE metric_rows (
     id              INTEGER PRIMARY KEY,
     session_id      INTEGER NOT NULL,

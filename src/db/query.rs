@@ -146,6 +146,23 @@ impl TextColumn {
         }
     }
 
+    /// The same condition as [`Self::eq_sql`] read from the metric's test, for a component or a
+    /// kind: a test names both, so when a test name leads through `metric_rows_by_test`, this
+    /// follower is decided from that index alone, where `m.component_id` would read every row.
+    fn eq_by_test_sql(self) -> Option<&'static str> {
+        match self {
+            TextColumn::Component => Some(
+                "m.test_id IN (SELECT id FROM tests \
+                 WHERE component_id = (SELECT id FROM components WHERE name = ?))",
+            ),
+            TextColumn::Kind => Some(
+                "m.test_id IN (SELECT id FROM tests \
+                 WHERE kind_id = (SELECT id FROM kinds WHERE name = ?))",
+            ),
+            _ => None,
+        }
+    }
+
     /// How few metrics one value of this column usually holds, higher for fewer: a test item or
     /// a session holds hundreds, a component thousands, a machine or a kind of item a large
     /// share of the store.
@@ -221,6 +238,8 @@ struct Clause {
     /// A query that counts the metrics meeting this condition alone, with the same parameters,
     /// without reading them (from the kept `metric_facets`).
     count_sql: Option<String>,
+    /// The condition written to follow another through its index, when not the same as `sql`.
+    follower_sql: Option<&'static str>,
 }
 
 const SESSIONS_WITH_TAG: &str = "SELECT s.session_h FROM sessions s \
@@ -256,6 +275,7 @@ impl MetricQuery {
             sql: sql.to_owned(),
             access,
             count_sql,
+            follower_sql: None,
         });
         self.params.extend(params);
         self
@@ -275,12 +295,16 @@ impl MetricQuery {
             "SELECT coalesce((SELECT n FROM metric_facets WHERE field = '{}' AND value = ?), 0)",
             column.facet()
         );
-        self.clause(
+        let mut query = self.clause(
             sql,
             Access::Equal(column.rank()),
             Some(count),
             [Value::Text(value.to_owned())],
-        )
+        );
+        if let Some(clause) = query.clauses.last_mut() {
+            clause.follower_sql = column.eq_by_test_sql();
+        }
+        query
     }
 
     /// Metrics whose `column` starts with `prefix` (ASCII letters case-insensitively, as
@@ -425,7 +449,9 @@ impl MetricQuery {
             .iter()
             .enumerate()
             .map(|(i, c)| match c.access {
-                Access::Equal(_) if Some(i) != lead => format!("+{}", c.sql),
+                Access::Equal(_) if Some(i) != lead => {
+                    format!("+{}", c.follower_sql.unwrap_or(&c.sql))
+                }
                 _ => c.sql.clone(),
             })
             .collect();
@@ -487,9 +513,11 @@ mod tests {
             .eq(TextColumn::Kind, "function");
         assert_eq!(
             q.where_sql(),
-            " WHERE +m.component_id = (SELECT id FROM components WHERE name = ?) \
+            " WHERE +m.test_id IN (SELECT id FROM tests \
+             WHERE component_id = (SELECT id FROM components WHERE name = ?)) \
              AND m.test_id IN (SELECT id FROM tests WHERE item = ?) \
-             AND +m.kind_id = (SELECT id FROM kinds WHERE name = ?)"
+             AND +m.test_id IN (SELECT id FROM tests \
+             WHERE kind_id = (SELECT id FROM kinds WHERE name = ?))"
         );
         let q = MetricQuery::all()
             .eq(TextColumn::SessionH, "s")
@@ -542,6 +570,49 @@ mod tests {
             .started_until(0);
         assert!(q.ranges_only());
         assert!(q.count_sql().starts_with("SELECT count(*)"));
+    }
+
+    #[test]
+    fn a_component_or_kind_beside_a_test_name_is_counted_from_the_test_index_alone() {
+        use crate::db::metrics::count_metrics_by;
+        use crate::db::store_metrics;
+        use crate::db::test_support::{metric, open_temp};
+
+        // Arrange: one item in two components and two kinds.
+        let (_dir, db) = open_temp();
+        let conn = db.pool.get().unwrap();
+        for (n, (kind, component)) in [("function", "a"), ("function", "b"), ("class", "a")]
+            .iter()
+            .cycle()
+            .take(30)
+            .enumerate()
+        {
+            let mut m = metric(&format!("s{n}"), kind, component);
+            m.item = if n < 24 { "i".into() } else { "other".into() };
+            store_metrics(&conn, &[m]).unwrap();
+        }
+        let q = MetricQuery::all()
+            .eq(TextColumn::Component, "a")
+            .eq(TextColumn::Item, "i")
+            .eq(TextColumn::Kind, "function");
+
+        // Act
+        let count = count_metrics_by(&conn, &q).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", q.count_sql()))
+            .unwrap()
+            .query_map(rusqlite::params_from_iter(q.params()), |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+
+        // Assert: 8 of the first 24 metrics are function tests of `a`; no row is read.
+        assert_eq!(count, 8);
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("COVERING INDEX metric_rows_by_test")),
+            "{plan:?}"
+        );
     }
 
     #[test]
