@@ -57,8 +57,8 @@ pub fn list_metrics(conn: &Connection, offset: u64, limit: u64) -> rusqlite::Res
 /// - a window in the second half is read from the other end, in the exact reverse order
 ///   (every sort key flipped; ties are broken by id), then turned around, so the last page
 ///   costs what the first does;
-/// - a sorted selection holding a large share of the store is read by walking the sort
-///   column's index and testing each metric (`walk_sort_index`);
+/// - a selection holding a large share of the store is read by walking the sort column's index
+///   (or the table, in the order stored) and testing each metric (`walk_in_order`);
 /// - otherwise the window's ids are found first, from the indexes alone where they suffice,
 ///   and then only its rows are read (`by_ids`).
 pub(super) fn read_metrics_page(
@@ -93,7 +93,7 @@ pub(super) fn read_metrics_page(
         count,
         stored: count_metrics(conn)?,
     };
-    if !walk_sort_index(conn, query, &window, sink, &mut names)? {
+    if !walk_in_order(conn, query, &window, sink, &mut names)? {
         by_ids(conn, query, &window, sink, &mut names)?;
     }
     if reversed {
@@ -175,13 +175,21 @@ struct Window {
     stored: u64,
 }
 
-/// The least number of index entries [`walk_sort_index`] is allowed to walk.
+/// The least number of index entries [`walk_in_order`] is allowed to walk.
 const MIN_WALK: u64 = 1_000;
 
-/// Reads a window of a filtered, sorted selection by walking the sort column's index in the
-/// order read and testing each metric, when the selection holds so large a share of the store
-/// that this finds the window quickly: the first `skip + rows` matches come after about
-/// `(skip + rows) * stored / count` entries when the matches are spread evenly along the column.
+/// Reads a window of a filtered selection by walking the sort column's index in the order read
+/// (or the table, for the order stored) and testing each metric, when the selection holds so
+/// large a share of the store that this finds the window quickly: the first `skip + rows`
+/// matches come after about `(skip + rows) * stored / count` entries when the matches are
+/// spread evenly along the column.
+///
+/// In the order stored this is only worth it for a set of tests (a pattern of names): found
+/// through its index in no useful order, its first page would otherwise sort every id of the
+/// selection (all the ids in the store for `/items/like/test/metrics`), while its metrics are
+/// spread over the order stored ([`MetricQuery::is_spread_over_the_order_stored`]). A set of
+/// sessions is not: a session's metrics are stored together, so a walk would meet none of them
+/// for long stretches.
 ///
 /// They may not be (a component whose tests all use much memory sits at one end of the memory
 /// index), so the walk is bounded to 4 times that many entries, and to half the selection's
@@ -190,15 +198,17 @@ const MIN_WALK: u64 = 1_000;
 /// then sorts the selection, having spent at most half of what that costs. The rows found within
 /// the bound are exactly the window: the bounded walk yields a prefix of the order, so its
 /// matches are a prefix of the selection's.
-fn walk_sort_index(
+fn walk_in_order(
     conn: &Connection,
     query: &MetricQuery,
     w: &Window,
     sink: &mut impl MetricSink,
     names: &mut PageNames<'_>,
 ) -> rusqlite::Result<bool> {
-    let Some((column, _)) = query.sort() else {
-        return Ok(false);
+    let walked = match query.sort() {
+        Some((column, _)) => format!(" INDEXED BY {}", column.index()),
+        None if query.is_spread_over_the_order_stored() => String::new(),
+        None => return Ok(false),
     };
     if query.is_unfiltered() {
         // SQLite walks the index by itself, with nothing to test.
@@ -214,9 +224,8 @@ fn walk_sort_index(
     // only the window's rows are then read whole, through the view.
     let sql = format!(
         "SELECT {METRIC_COLUMNS} FROM {METRIC_SOURCE} WHERE m.id IN (SELECT m.id FROM \
-         (SELECT * FROM metric_rows m INDEXED BY {}{order} LIMIT ?) m{}{order} LIMIT ? OFFSET ?)\
+         (SELECT * FROM metric_rows m{walked}{order} LIMIT ?) m{}{order} LIMIT ? OFFSET ?)\
          {order}",
-        column.index(),
         query.where_sql()
     );
     let mut values = vec![SqlValue::Integer(bound as i64)];
@@ -316,6 +325,9 @@ mod tests {
         let queries = [
             MetricQuery::all(),
             MetricQuery::all().eq(TextColumn::Kind, "function"),
+            // Every item and most items, in the order stored: a set of tests, walked.
+            MetricQuery::all().contains(TextColumn::Item, "test"),
+            MetricQuery::all().contains(TextColumn::Item, "1"),
             MetricQuery::all().sorted(NumericColumn::TotalTime, Direction::Desc),
             MetricQuery::all()
                 .eq(TextColumn::Kind, "function")

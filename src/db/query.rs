@@ -240,6 +240,8 @@ struct Clause {
     count_sql: Option<String>,
     /// The condition written to follow another through its index, when not the same as `sql`.
     follower_sql: Option<&'static str>,
+    /// Its metrics are spread evenly over the order stored.
+    spread: bool,
 }
 
 const SESSIONS_WITH_TAG: &str = "SELECT s.session_h FROM sessions s \
@@ -276,6 +278,7 @@ impl MetricQuery {
             access,
             count_sql,
             follower_sql: None,
+            spread: false,
         });
         self.params.extend(params);
         self
@@ -320,17 +323,28 @@ impl MetricQuery {
 
     fn pattern(self, column: TextColumn, pattern: String) -> Self {
         // Matching the small table of distinct values first, then the metrics by index, keeps a
-        // pattern search from scanning every metric.
+        // pattern search from scanning every metric. A test name is matched on the tests
+        // themselves, which hold each once: through the values' table it would cost a lookup
+        // of the tests per value matched.
         let facet = column.facet();
-        let sql = column.in_sql(&format!(
-            "SELECT value FROM metric_facets WHERE field = '{facet}' \
-             AND value LIKE ? ESCAPE '\\'"
-        ));
+        let tests = matches!(column, TextColumn::Item | TextColumn::ItemVariant);
+        let sql = if tests {
+            format!("m.test_id IN (SELECT id FROM tests WHERE {facet} LIKE ? ESCAPE '\\')")
+        } else {
+            column.in_sql(&format!(
+                "SELECT value FROM metric_facets WHERE field = '{facet}' \
+                 AND value LIKE ? ESCAPE '\\'"
+            ))
+        };
         let count = format!(
             "SELECT coalesce(sum(n), 0) FROM metric_facets \
              WHERE field = '{facet}' AND value LIKE ? ESCAPE '\\'"
         );
-        self.clause(&sql, Access::Set, Some(count), [Value::Text(pattern)])
+        let mut query = self.clause(&sql, Access::Set, Some(count), [Value::Text(pattern)]);
+        if let Some(clause) = query.clauses.last_mut() {
+            clause.spread = tests;
+        }
+        query
     }
 
     /// Metrics of sessions whose SCM reference is exactly `scm_ref`.
@@ -407,6 +421,15 @@ impl MetricQuery {
     /// True when nothing narrows the selection.
     pub fn is_unfiltered(&self) -> bool {
         self.clauses.is_empty()
+    }
+
+    /// True when every condition is a set of tests found through their index in no useful
+    /// order, whose metrics are spread evenly over the order stored (each run measures the
+    /// same tests): walking the table in that order then meets them at the rate of their
+    /// share. A session's metrics, by contrast, are stored together, and one value's index
+    /// already lists its metrics in the order stored.
+    pub fn is_spread_over_the_order_stored(&self) -> bool {
+        !self.clauses.is_empty() && self.clauses.iter().all(|c| c.spread)
     }
 
     /// The column and direction the listing is sorted by; `None` for the order stored.

@@ -29,7 +29,12 @@
 //! Options: `--metrics N` (default 1,000,000), `--sessions N` (default 1,000; metrics are spread
 //! evenly over them), `--iterations N` (default 30), `--db PATH` (use this file instead of a
 //! temporary one and keep it; an existing file that already holds metrics is reused as is,
-//! without loading), `--only TEXT` (measure only the routes whose URL or label contains TEXT).
+//! without loading), `--only TEXT` (measure only the routes whose URL or label contains TEXT),
+//! `--baseline URL` (an older release already serving the same metrics, e.g. the schema-3 file
+//! this store was migrated from: each request is sent to both servers in turn, alternating which
+//! goes first, so that both see the same machine; the table then adds the baseline's p50, the
+//! ratio, and whether the two answers differ, and the last lines list the routes slower than
+//! the baseline).
 //! Exits with 1 when any route answers a 5xx or cannot be reached.
 
 mod cases;
@@ -64,6 +69,7 @@ struct Options {
     iterations: usize,
     db: Option<PathBuf>,
     only: Option<String>,
+    baseline: Option<String>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -73,6 +79,7 @@ fn parse_options() -> Result<Options, String> {
         iterations: 30,
         db: None,
         only: None,
+        baseline: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -83,10 +90,11 @@ fn parse_options() -> Result<Options, String> {
             "--iterations" => options.iterations = number(&value()?)?.max(1) as usize,
             "--db" => options.db = Some(PathBuf::from(value()?)),
             "--only" => options.only = Some(value()?),
+            "--baseline" => options.baseline = Some(value()?.trim_end_matches('/').to_owned()),
             "-h" | "--help" => {
                 return Err(
                     "usage: query_bench [--metrics N] [--sessions N] [--iterations N] \
-                            [--db PATH] [--only TEXT]"
+                            [--db PATH] [--only TEXT] [--baseline URL]"
                         .into(),
                 )
             }
@@ -151,11 +159,16 @@ fn main() -> ExitCode {
     first_view(&server.address);
 
     println!();
-    println!(
+    print!(
         "{:<92} {:>6} {:>9} {:>9} {:>8}",
         "route", "status", "p50 ms", "p99 ms", "rows"
     );
+    if options.baseline.is_some() {
+        print!(" {:>11} {:>6}", "baseline ms", "ratio");
+    }
+    println!();
     let mut slow = Vec::new();
+    let mut compared = Vec::new();
     let mut failed = false;
     let mut measured = 0;
     for case in &cases {
@@ -166,11 +179,18 @@ fn main() -> ExitCode {
         }
         measured += 1;
         let url = format!("{}{API_PREFIX}{}", server.address, case.url);
+        let baseline = options
+            .baseline
+            .as_ref()
+            .map(|address| format!("{address}{API_PREFIX}{}", case.url));
         let mut warm_up = Duration::ZERO;
         for _ in 0..WARM_UPS {
             let started = Instant::now();
             request(&agent, &url);
             warm_up = warm_up.max(started.elapsed());
+            if let Some(baseline) = &baseline {
+                request(&agent, baseline);
+            }
         }
         let iterations = if warm_up > SLOW {
             SLOW_ITERATIONS.min(options.iterations)
@@ -178,16 +198,34 @@ fn main() -> ExitCode {
             options.iterations
         };
         let mut times = Vec::with_capacity(iterations);
-        let mut last = (0, String::new());
-        for _ in 0..iterations {
+        let mut baseline_times = Vec::with_capacity(iterations);
+        let mut last = Answer::default();
+        let mut baseline_last = Answer::default();
+        let timed = |url: &str, times: &mut Vec<f64>| {
             let started = Instant::now();
-            last = request(&agent, &url);
+            let answer = request(&agent, url);
             times.push(started.elapsed().as_secs_f64() * 1e3);
+            answer
+        };
+        for i in 0..iterations {
+            match &baseline {
+                Some(baseline) if i % 2 == 1 => {
+                    baseline_last = timed(baseline, &mut baseline_times);
+                    last = timed(&url, &mut times);
+                }
+                Some(baseline) => {
+                    last = timed(&url, &mut times);
+                    baseline_last = timed(baseline, &mut baseline_times);
+                }
+                None => last = timed(&url, &mut times),
+            }
         }
         times.sort_by(f64::total_cmp);
+        baseline_times.sort_by(f64::total_cmp);
         let p50 = percentile(&times, 50.0);
         let p99 = percentile(&times, 99.0);
-        let (status, rows) = last;
+        let Answer { status, rows, .. } = &last;
+        let (status, rows) = (*status, rows.clone());
         failed |= status == 0 || status >= 500;
         let flag = if p50 >= TARGET_MS { "  <-- slow" } else { "" };
         let shown = if iterations < options.iterations {
@@ -195,7 +233,18 @@ fn main() -> ExitCode {
         } else {
             case.label.clone()
         };
-        println!("{shown:<92} {status:>6} {p50:>9.2} {p99:>9.2} {rows:>8}{flag}");
+        print!("{shown:<92} {status:>6} {p50:>9.2} {p99:>9.2} {rows:>8}");
+        if baseline.is_some() {
+            let base = percentile(&baseline_times, 50.0);
+            let differs = if baseline_last.body == last.body {
+                ""
+            } else {
+                "  (answers differ)"
+            };
+            print!(" {base:>11.2} {:>6.2}{differs}", p50 / base);
+            compared.push((shown.clone(), p50, base));
+        }
+        println!("{flag}");
         if p50 >= TARGET_MS {
             slow.push(case.label.clone());
         }
@@ -210,6 +259,9 @@ fn main() -> ExitCode {
             format!(": {}", slow.join(", "))
         }
     );
+    if !compared.is_empty() {
+        report_against_baseline(&compared);
+    }
     drop(agent);
     server.stop();
     if failed {
@@ -240,7 +292,7 @@ fn first_view(address: &str) {
                         .timeout(Duration::from_secs(120))
                         .build();
                     let started = Instant::now();
-                    let (status, _) = request(&agent, &url);
+                    let status = request(&agent, &url).status;
                     (status, started.elapsed().as_secs_f64() * 1e3)
                 })
             })
@@ -265,18 +317,62 @@ fn first_view(address: &str) {
     );
 }
 
+/// The routes slower than the baseline: by more than 10%, and by more than 10% and 0.5 ms (a
+/// difference a user could notice, not the jitter of a sub-millisecond answer); and the median
+/// ratio over all routes.
+fn report_against_baseline(compared: &[(String, f64, f64)]) {
+    let mut ratios: Vec<f64> = compared.iter().map(|(_, ours, base)| ours / base).collect();
+    ratios.sort_by(f64::total_cmp);
+    let slower: Vec<&(String, f64, f64)> = compared
+        .iter()
+        .filter(|(_, ours, base)| *ours > base * 1.1)
+        .collect();
+    let noticeably: Vec<String> = slower
+        .iter()
+        .filter(|(_, ours, base)| ours - base > 0.5)
+        .map(|(label, ours, base)| format!("{label} ({base:.2} -> {ours:.2} ms)"))
+        .collect();
+    println!(
+        "against the baseline: median ratio {:.2} over {} routes; {} slower by more than 10%, \
+         {} of them by more than 0.5 ms{}",
+        percentile(&ratios, 50.0),
+        compared.len(),
+        slower.len(),
+        noticeably.len(),
+        if noticeably.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", noticeably.join(", "))
+        }
+    );
+}
+
 /// Nearest-rank percentile of sorted samples.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// One GET: the status and what the answer held (rows of its list, or its count).
-fn request(agent: &ureq::Agent, url: &str) -> (u16, String) {
+/// What a GET answered.
+#[derive(Default)]
+struct Answer {
+    status: u16,
+    /// Rows of its list, or its count.
+    rows: String,
+    body: String,
+}
+
+/// One GET.
+fn request(agent: &ureq::Agent, url: &str) -> Answer {
     let response = match agent.get(url).call() {
         Ok(response) => response,
         Err(ureq::Error::Status(_, response)) => response,
-        Err(err) => return (0, format!("error: {err}")),
+        Err(err) => {
+            return Answer {
+                rows: format!("error: {err}"),
+                ..Answer::default()
+            }
+        }
     };
     let status = response.status();
     let body = response.into_string().unwrap_or_default();
@@ -294,7 +390,11 @@ fn request(agent: &ureq::Agent, url: &str) -> (u16, String) {
         _ if status == 204 => "0".into(),
         _ => "-".into(),
     };
-    (status, held)
+    Answer {
+        status,
+        rows: held,
+        body,
+    }
 }
 
 // ---------------------------------------------------------------- the server
