@@ -220,12 +220,15 @@ pub struct MetricQuery {
 /// How a condition finds its metrics through an index, which decides how a listing is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
-    /// One value of an indexed column: the index lists them in the order stored. With its
-    /// column's [`TextColumn::rank`]: of several equalities only the highest ranked leads
-    /// through its index.
-    Equal(u8),
-    /// Several values of an indexed column (a set of sessions, of items...).
+    /// One value of an indexed column: the index lists them in the order stored. Of several
+    /// equalities only the one of the highest ranked column ([`TextColumn::rank`]) leads
+    /// through its index; the others follow ([`TextColumn::eq_by_test_sql`]).
+    Equal(TextColumn),
+    /// Several values of an indexed column (a set of sessions, of components...).
     Set,
+    /// A set of tests (a pattern of test names), found through their index in no useful order,
+    /// whose metrics are spread evenly over the order stored: every run measures the same tests.
+    Tests,
     /// A range of an indexed numeric column.
     Range,
 }
@@ -238,10 +241,6 @@ struct Clause {
     /// A query that counts the metrics meeting this condition alone, with the same parameters,
     /// without reading them (from the kept `metric_facets`).
     count_sql: Option<String>,
-    /// The condition written to follow another through its index, when not the same as `sql`.
-    follower_sql: Option<&'static str>,
-    /// Its metrics are spread evenly over the order stored.
-    spread: bool,
 }
 
 const SESSIONS_WITH_TAG: &str = "SELECT s.session_h FROM sessions s \
@@ -277,8 +276,6 @@ impl MetricQuery {
             sql: sql.to_owned(),
             access,
             count_sql,
-            follower_sql: None,
-            spread: false,
         });
         self.params.extend(params);
         self
@@ -298,16 +295,12 @@ impl MetricQuery {
             "SELECT coalesce((SELECT n FROM metric_facets WHERE field = '{}' AND value = ?), 0)",
             column.facet()
         );
-        let mut query = self.clause(
+        self.clause(
             sql,
-            Access::Equal(column.rank()),
+            Access::Equal(column),
             Some(count),
             [Value::Text(value.to_owned())],
-        );
-        if let Some(clause) = query.clauses.last_mut() {
-            clause.follower_sql = column.eq_by_test_sql();
-        }
-        query
+        )
     }
 
     /// Metrics whose `column` starts with `prefix` (ASCII letters case-insensitively, as
@@ -327,24 +320,24 @@ impl MetricQuery {
         // themselves, which hold each once: through the values' table it would cost a lookup
         // of the tests per value matched.
         let facet = column.facet();
-        let tests = matches!(column, TextColumn::Item | TextColumn::ItemVariant);
-        let sql = if tests {
-            format!("m.test_id IN (SELECT id FROM tests WHERE {facet} LIKE ? ESCAPE '\\')")
-        } else {
-            column.in_sql(&format!(
-                "SELECT value FROM metric_facets WHERE field = '{facet}' \
-                 AND value LIKE ? ESCAPE '\\'"
-            ))
+        let (sql, access) = match column {
+            TextColumn::Item | TextColumn::ItemVariant => (
+                format!("m.test_id IN (SELECT id FROM tests WHERE {facet} LIKE ? ESCAPE '\\')"),
+                Access::Tests,
+            ),
+            _ => (
+                column.in_sql(&format!(
+                    "SELECT value FROM metric_facets WHERE field = '{facet}' \
+                     AND value LIKE ? ESCAPE '\\'"
+                )),
+                Access::Set,
+            ),
         };
         let count = format!(
             "SELECT coalesce(sum(n), 0) FROM metric_facets \
              WHERE field = '{facet}' AND value LIKE ? ESCAPE '\\'"
         );
-        let mut query = self.clause(&sql, Access::Set, Some(count), [Value::Text(pattern)]);
-        if let Some(clause) = query.clauses.last_mut() {
-            clause.spread = tests;
-        }
-        query
+        self.clause(&sql, access, Some(count), [Value::Text(pattern)])
     }
 
     /// Metrics of sessions whose SCM reference is exactly `scm_ref`.
@@ -429,7 +422,7 @@ impl MetricQuery {
     /// share. A session's metrics, by contrast, are stored together, and one value's index
     /// already lists its metrics in the order stored.
     pub fn is_spread_over_the_order_stored(&self) -> bool {
-        !self.clauses.is_empty() && self.clauses.iter().all(|c| c.spread)
+        !self.clauses.is_empty() && self.clauses.iter().all(|c| c.access == Access::Tests)
     }
 
     /// The column and direction the listing is sorted by; `None` for the order stored.
@@ -462,7 +455,7 @@ impl MetricQuery {
             .iter()
             .enumerate()
             .filter_map(|(i, c)| match c.access {
-                Access::Equal(rank) => Some((rank, std::cmp::Reverse(i))),
+                Access::Equal(column) => Some((column.rank(), std::cmp::Reverse(i))),
                 _ => None,
             })
             .max()
@@ -472,8 +465,8 @@ impl MetricQuery {
             .iter()
             .enumerate()
             .map(|(i, c)| match c.access {
-                Access::Equal(_) if Some(i) != lead => {
-                    format!("+{}", c.follower_sql.unwrap_or(&c.sql))
+                Access::Equal(column) if Some(i) != lead => {
+                    format!("+{}", column.eq_by_test_sql().unwrap_or(&c.sql))
                 }
                 _ => c.sql.clone(),
             })

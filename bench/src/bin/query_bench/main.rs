@@ -224,8 +224,7 @@ fn main() -> ExitCode {
         baseline_times.sort_by(f64::total_cmp);
         let p50 = percentile(&times, 50.0);
         let p99 = percentile(&times, 99.0);
-        let Answer { status, rows, .. } = &last;
-        let (status, rows) = (*status, rows.clone());
+        let status = last.status;
         failed |= status == 0 || status >= 500;
         let flag = if p50 >= TARGET_MS { "  <-- slow" } else { "" };
         let shown = if iterations < options.iterations {
@@ -233,7 +232,10 @@ fn main() -> ExitCode {
         } else {
             case.label.clone()
         };
-        print!("{shown:<92} {status:>6} {p50:>9.2} {p99:>9.2} {rows:>8}");
+        print!(
+            "{shown:<92} {status:>6} {p50:>9.2} {p99:>9.2} {:>8}",
+            last.rows
+        );
         if baseline.is_some() {
             let base = percentile(&baseline_times, 50.0);
             let differs = if baseline_last.body == last.body {
