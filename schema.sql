@@ -24,7 +24,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     session_h   TEXT NOT NULL UNIQUE,
     run_date    TEXT NOT NULL,
     scm_ref     TEXT NOT NULL,
-    description TEXT NOT NULL
+    description TEXT NOT NULL,
+    -- The id of `session_h` in `session_hashes`, which the session's metrics hold: a set of
+    -- sessions (a pipeline, a build) turns into the ids of their metrics' rows without looking
+    -- each hash up. NULL only in a row written by other means than db::insert_session (readers
+    -- then look the hash up, see db::query::SESSION_HASH_ID).
+    hash_id     INTEGER
 );
 
 -- The session's tags flattened, so that tag, pipeline and build queries can use an index.

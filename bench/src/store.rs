@@ -265,9 +265,11 @@ pub fn load(path: &Path, metrics: u64, sessions: u64) -> Result<(), Box<dyn std:
             commit.clone()
         };
         // As db::insert_session writes a session and its tags.
+        tx.prepare_cached("INSERT OR IGNORE INTO session_hashes (h) VALUES (?1)")?
+            .execute([&session_h])?;
         tx.prepare_cached(
-            "INSERT INTO sessions (session_h, run_date, scm_ref, description) \
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO sessions (session_h, run_date, scm_ref, description, hash_id) \
+             VALUES (?1, ?2, ?3, ?4, (SELECT id FROM session_hashes WHERE h = ?1))",
         )?
         .execute(params![
             session_h,

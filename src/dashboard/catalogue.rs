@@ -10,6 +10,7 @@ use rusqlite::{params, params_from_iter, Connection, Row};
 use super::ranking::{Ranking, TestFilter};
 use super::runs::where_all;
 use super::sum::Sum;
+use crate::db::query::SESSION_HASH_ID;
 
 /// What the store held when a [`Catalogue`] was brought up to date: enough to tell, cheaply,
 /// whether anything but additions happened since.
@@ -264,15 +265,13 @@ impl Catalogue {
                 // Metrics stored before their session, which now brings them in: read through
                 // the session index, the new sessions' few metrics, whatever else the filter
                 // names (a context's index would read a large share of the store).
+                let of_new_sessions = format!(
+                    "m.id <= ? AND m.session_id IN \
+                     (SELECT {SESSION_HASH_ID} FROM sessions s WHERE s.id > ?)"
+                );
                 let sql = format!(
                     "SELECT {FIGURE_COLUMNS} FROM {FIGURE_SOURCE}{}",
-                    where_and(
-                        &clauses,
-                        Some(
-                            "m.id <= ? AND m.session_id IN (SELECT k.id FROM session_hashes k \
-                             JOIN sessions s ON s.session_h = k.h WHERE s.id > ?)"
-                        )
-                    )
+                    where_and(&clauses, Some(&of_new_sessions))
                 );
                 let mut all = vec![
                     SqlValue::Integer(old.max_metric_id),

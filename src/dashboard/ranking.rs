@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::catalogue::TestFigures;
 use super::runs::{where_all, RunFilter};
+use crate::db::query::SESSION_HASH_ID;
 
 /// How `/tests` ranks: by each test's largest wall time or largest memory in the selection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +43,7 @@ impl TestFilter {
         let mut clauses = Vec::new();
         if !sessions.is_empty() {
             clauses.push(format!(
-                "m.session_id IN (SELECT k.id FROM sessions s \
-                 JOIN session_hashes k ON k.h = s.session_h{})",
+                "m.session_id IN (SELECT {SESSION_HASH_ID} FROM sessions s{})",
                 where_all(&sessions)
             ));
         }

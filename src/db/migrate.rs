@@ -301,6 +301,14 @@ CREATE TABLE metric_rows (
 );
 ";
 
+/// The column version 4 added to `sessions`, filled with each session's id in `session_hashes`
+/// (a session no metric named gets one there, as `db::insert_session` gives it).
+const SESSION_HASH_IDS: &str = "
+ALTER TABLE sessions ADD COLUMN hash_id INTEGER;
+INSERT OR IGNORE INTO session_hashes (h) SELECT session_h FROM sessions ORDER BY id;
+UPDATE sessions SET hash_id = (SELECT id FROM session_hashes WHERE h = sessions.session_h);
+";
+
 /// The metric rows' indexes of version 4, built one by one once the rows are copied.
 const V4_INDEXES: [&str; 11] = [
     "CREATE INDEX metric_rows_by_session ON metric_rows (session_id)",
@@ -320,9 +328,10 @@ const V4_INDEXES: [&str; 11] = [
 /// runs of `metric_holes`, stay exactly as they were), into `metric_rows`, its strings replaced by
 /// the ids of the rows that store each once ([`NameIds`], which gives ids as version 4 does: a
 /// later version that changes it must keep a copy here), and `item_start_time` kept only where it
-/// is not the spelling the `metrics` view writes back. Then builds the indexes and drops the old
-/// table; the counts kept beside the metrics (`counters`, `metric_facets`, `component_sessions`)
-/// hold names, not ids, and stay as they are. Reports its progress on standard error.
+/// is not the spelling the `metrics` view writes back. Then gives each session its hash's id
+/// ([`SESSION_HASH_IDS`]), builds the indexes and drops the old table; the counts kept beside
+/// the metrics (`counters`, `metric_facets`, `component_sessions`) hold names, not ids, and stay
+/// as they are. Reports its progress on standard error.
 fn v3_to_v4(tx: &Transaction<'_>) -> Result<(), String> {
     let sql_error = |err: rusqlite::Error| err.to_string();
     tx.execute_batch(V4_TABLES).map_err(sql_error)?;
@@ -394,6 +403,7 @@ fn v3_to_v4(tx: &Transaction<'_>) -> Result<(), String> {
         progress.copied(copied);
     }
     drop(rows);
+    tx.execute_batch(SESSION_HASH_IDS).map_err(sql_error)?;
     for (n, index) in V4_INDEXES.iter().enumerate() {
         progress.indexing(n + 1, V4_INDEXES.len());
         tx.execute_batch(index).map_err(sql_error)?;

@@ -243,21 +243,18 @@ struct Clause {
     count_sql: Option<String>,
 }
 
-const SESSIONS_WITH_TAG: &str = "SELECT s.session_h FROM sessions s \
+/// The id a session's metrics hold, of the session `s` (a row of `sessions`): the one stored
+/// with it, or, in a row written without it, its hash's looked up.
+pub const SESSION_HASH_ID: &str =
+    "coalesce(s.hash_id, (SELECT id FROM session_hashes WHERE h = s.session_h))";
+
+const SESSIONS_WITH_TAG: &str = "FROM sessions s \
      JOIN session_tags t ON t.session_id = s.id WHERE t.name = ? AND t.value = ?";
 
-const SESSIONS_OF_BUILD: &str = "SELECT s.session_h FROM sessions s \
+const SESSIONS_OF_BUILD: &str = "FROM sessions s \
      JOIN session_tags p ON p.session_id = s.id AND p.name = 'pipeline_branch' \
      JOIN session_tags b ON b.session_id = s.id AND b.name = 'pipeline_build_no' \
      WHERE p.value = ? AND b.value = ?";
-
-/// Counts the metrics of the sessions `sessions` (a query of session hashes) yields.
-fn count_of_sessions(sessions: &str) -> String {
-    format!(
-        "SELECT coalesce(sum(n), 0) FROM metric_facets \
-         WHERE field = 'session_h' AND value IN ({sessions})"
-    )
-}
 
 impl MetricQuery {
     /// Every metric, in the order stored.
@@ -281,10 +278,14 @@ impl MetricQuery {
         self
     }
 
-    /// Metrics of the sessions `sessions` (a query of session hashes) yields.
+    /// Metrics of the sessions `s` that `sessions` (the FROM and WHERE of a query over
+    /// `sessions s`) selects: by the ids their rows hold, counted by their hashes' facets.
     fn of_sessions(self, sessions: &str, params: impl IntoIterator<Item = Value>) -> Self {
-        let sql = TextColumn::SessionH.in_sql(sessions);
-        let count = count_of_sessions(sessions);
+        let sql = format!("m.session_id IN (SELECT {SESSION_HASH_ID} {sessions})");
+        let count = format!(
+            "SELECT coalesce(sum(n), 0) FROM metric_facets \
+             WHERE field = 'session_h' AND value IN (SELECT s.session_h {sessions})"
+        );
         self.clause(&sql, Access::Set, Some(count), params)
     }
 
@@ -343,7 +344,7 @@ impl MetricQuery {
     /// Metrics of sessions whose SCM reference is exactly `scm_ref`.
     pub fn scm_ref(self, scm_ref: &str) -> Self {
         self.of_sessions(
-            "SELECT session_h FROM sessions WHERE scm_ref = ?",
+            "FROM sessions s WHERE s.scm_ref = ?",
             [Value::Text(scm_ref.to_owned())],
         )
     }
@@ -351,7 +352,7 @@ impl MetricQuery {
     /// Metrics of sessions whose SCM reference starts with `prefix`.
     pub fn scm_prefix(self, prefix: &str) -> Self {
         self.of_sessions(
-            "SELECT session_h FROM sessions WHERE scm_ref LIKE ? ESCAPE '\\'",
+            "FROM sessions s WHERE s.scm_ref LIKE ? ESCAPE '\\'",
             [Value::Text(format!("{}%", like_escape(prefix)))],
         )
     }
@@ -586,6 +587,66 @@ mod tests {
             .started_until(0);
         assert!(q.ranges_only());
         assert!(q.count_sql().starts_with("SELECT count(*)"));
+    }
+
+    #[test]
+    fn a_pipelines_metrics_are_found_however_and_whenever_its_sessions_were_stored() {
+        use crate::db::metrics::count_metrics_by;
+        use crate::db::test_support::{metric, open_temp};
+        use crate::db::{insert_session, list_metrics_page, store_metrics};
+        use crate::models::Session;
+
+        // Arrange: a session posted before its metrics, one after them, one written without its
+        // hash's id (by other means than insert_session), and one of another pipeline.
+        let (_dir, db) = open_temp();
+        let conn = db.pool.get().unwrap();
+        let session = |h: &str, pipeline: &str| Session {
+            session_h: h.into(),
+            run_date: "2024-01-01T00:00:00".into(),
+            scm_ref: String::new(),
+            description: serde_json::json!({ "pipeline_branch": pipeline })
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        insert_session(&conn, &session("before", "main")).unwrap();
+        for h in ["before", "after", "bare", "other"] {
+            store_metrics(&conn, &[metric(h, "function", "c")]).unwrap();
+        }
+        insert_session(&conn, &session("after", "main")).unwrap();
+        insert_session(&conn, &session("other", "dev")).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sessions (session_h, run_date, scm_ref, description) \
+             VALUES ('bare', '2024-01-01T00:00:00', '', '{\"pipeline_branch\":\"main\"}');
+             INSERT INTO session_tags (session_id, name, value) \
+             VALUES (last_insert_rowid(), 'pipeline_branch', 'main');",
+        )
+        .unwrap();
+        let q = MetricQuery::all().pipeline("main");
+
+        // Act
+        let count = count_metrics_by(&conn, &q).unwrap();
+        let found: Vec<String> = list_metrics_page(&conn, &q, 0, 10, count)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.session_h)
+            .collect();
+        let stored_ids: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sessions s \
+                 JOIN session_hashes k ON k.id = s.hash_id AND k.h = s.session_h",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+
+        // Assert
+        assert_eq!(count, 3);
+        assert_eq!(found, ["before", "after", "bare"]);
+        assert_eq!(
+            stored_ids, 3,
+            "insert_session stores each session's hash id"
+        );
     }
 
     #[test]

@@ -32,10 +32,15 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
 /// [`Db::write`]: crate::db::Db::write
 pub fn insert_session(conn: &Connection, s: &Session) -> Result<Created<Session>, ApiError> {
     let description = Value::Object(s.description.clone()).to_string();
+    // The hash may be known already (metrics may name a session before it is posted); the id
+    // stays valid, since `session_hashes` rows are never deleted.
+    conn.prepare_cached("INSERT OR IGNORE INTO session_hashes (h) VALUES (?1)")?
+        .execute([&s.session_h])?;
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO sessions (session_h, run_date, scm_ref, description) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (session_h) DO NOTHING",
+            "INSERT INTO sessions (session_h, run_date, scm_ref, description, hash_id) \
+             VALUES (?1, ?2, ?3, ?4, (SELECT id FROM session_hashes WHERE h = ?1)) \
+             ON CONFLICT (session_h) DO NOTHING",
         )?
         .execute(params![s.session_h, s.run_date, s.scm_ref, description])?;
     let outcome = if inserted == 1 {
