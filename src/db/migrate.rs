@@ -18,7 +18,7 @@
 //! | 1 | the first release (`tests/fixtures/schema_v1.sql`): contexts, sessions, session_tags, metrics without `start_us`, two indexes. Files written by the development builds between the first release and version 2 also say 1 but already have the version-2 layout. |
 //! | 2 | `metrics.start_us`, the `counters`, `metric_facets` and `component_sessions` tables and their triggers, and the query indexes (`tests/fixtures/schema_v2.sql`) |
 //! | 3 | no triggers: the writer counts the metrics it stores ([`crate::db::insert_metrics`]) and those it deletes ([`crate::db::MetricEraser`]) |
-//! | 4 | the strings metrics repeat stored once (`session_hashes`, `context_hashes`, `components`, `kinds`, `tests`), `metric_rows` holding their ids, the `metrics` view showing them as before |
+//! | 4 | the strings metrics repeat stored once (`session_hashes`, `context_hashes`, `components`, `kinds`, `tests`), `metric_rows` holding their ids, the `metrics` view showing them as before, `sessions.hash_id` |
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};

@@ -15,8 +15,9 @@ use std::io::Read;
 use std::path::Path;
 
 use actix_web::http::Method;
-use monitor_server::db::SCHEMA_VERSION;
+use monitor_server::db::{Db, SCHEMA_VERSION};
 use monitor_server::routes::{API_PREFIX, ENDPOINTS, ROOT_ENDPOINTS};
+use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -194,6 +195,95 @@ fn a_schema_3_store_is_served_with_every_recorded_answer_unchanged_and_ends_at_t
         .pragma_query_value(None, "integrity_check", |row| row.get(0))
         .expect("integrity_check");
     assert_eq!(integrity, "ok");
+}
+
+#[test]
+fn a_migrated_schema_3_store_has_exactly_the_layout_of_a_new_file() {
+    // Arrange: the schema-3 fixture, and an empty directory for a new file.
+    let recording = recording();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (migrated, fresh) = (dir.path().join("migrated.db"), dir.path().join("fresh.db"));
+    load_fixture(&migrated, recording.schema_version);
+
+    // Act: opening each brings it to this binary's schema, migrating the first.
+    for db in [&migrated, &fresh] {
+        drop(Db::open(db, 1).expect("the file opens"));
+    }
+
+    // Assert: the same tables, columns, indexes, keys and views (`migrate.rs` writes the
+    // tables of version 4 a second time, apart from `schema.sql`).
+    let (migrated, fresh) = (layout(&migrated), layout(&fresh));
+    let only_migrated: Vec<&String> = migrated.difference(&fresh).collect();
+    let only_fresh: Vec<&String> = fresh.difference(&migrated).collect();
+    assert!(
+        only_migrated.is_empty() && only_fresh.is_empty(),
+        "only in the migrated file: {only_migrated:#?}\nonly in a new file: {only_fresh:#?}"
+    );
+}
+
+/// A line for each table, view, column, index (its columns, uniqueness and condition) and
+/// foreign key of the file: what a query or a write can tell apart, whatever the text of the
+/// statements that made them (a column added by ALTER TABLE reads differently).
+fn layout(db: &Path) -> BTreeSet<String> {
+    let conn = Connection::open(db).expect("the file opens");
+    let lines = |sql: &str, name: &str| -> Vec<String> {
+        let mut stmt = conn.prepare(sql).expect(sql);
+        let width = stmt.column_count();
+        stmt.query_map([name], |row| {
+            let values = (0..width).map(|i| row.get::<_, SqlValue>(i).map(|v| shown(&v)));
+            values.collect::<rusqlite::Result<Vec<String>>>()
+        })
+        .expect(sql)
+        .map(|values| values.expect(sql).join(" | "))
+        .collect()
+    };
+    let names: Vec<String> = lines(
+        "SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' AND ?1 = ''",
+        "",
+    );
+    let mut layout: BTreeSet<String> = lines(
+        "SELECT type, name, tbl_name, CASE WHEN type = 'view' OR sql LIKE '%WHERE%' THEN sql END \
+         FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' AND ?1 = ''",
+        "",
+    )
+    .into_iter()
+    .collect();
+    for name in names {
+        for (what, sql) in [
+            (
+                "column",
+                "SELECT name, type, \"notnull\", dflt_value, pk, hidden \
+                 FROM pragma_table_xinfo(?1)",
+            ),
+            (
+                "index",
+                "SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1)",
+            ),
+            (
+                "key",
+                "SELECT \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list(?1)",
+            ),
+            (
+                "indexed",
+                "SELECT seqno, name, \"desc\", coll, key FROM pragma_index_xinfo(?1)",
+            ),
+        ] {
+            for line in lines(sql, &name) {
+                layout.insert(format!("{name}: {what} {line}"));
+            }
+        }
+    }
+    layout
+}
+
+fn shown(value: &SqlValue) -> String {
+    match value {
+        SqlValue::Null => "NULL".into(),
+        SqlValue::Integer(n) => n.to_string(),
+        SqlValue::Real(x) => x.to_string(),
+        SqlValue::Text(text) => text.clone(),
+        SqlValue::Blob(bytes) => format!("{bytes:?}"),
+    }
 }
 
 #[test]
