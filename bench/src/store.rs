@@ -2,10 +2,10 @@
 //! `build_store` and the dashboard's browser test (which includes this file by path).
 //!
 //! [`load`] creates the schema exactly as the server does ([`Db::open`]), then inserts through one
-//! plain SQLite connection into the same `contexts`, `sessions` and `session_tags` tables
-//! `db::insert_*` write, and stores metrics with the server's own `db::insert_metrics`, in large
-//! transactions, so that the counts kept beside them (counters, facets) are filled as in
-//! production: sessions over 5 pipelines and 4 machines, ~2,000 test items
+//! plain SQLite connection into the same `contexts` table `db::insert_*` write, and stores
+//! sessions and metrics with the server's own `db::insert_session` and `db::insert_metrics`, in
+//! large transactions, so that the counts kept beside them (counters, facets) and each session's
+//! hash id are filled as in production: sessions over 5 pipelines and 4 machines, ~2,000 test items
 //! in 50 components (5 of them empty), parametrized variants, four kinds of item and log-normal
 //! timings and memory. The metrics table's indexes are dropped while loading and rebuilt from
 //! `schema.sql` afterwards, which is much faster than maintaining them row by row and ends in the
@@ -15,8 +15,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use monitor_server::db::{self, Db, MetricTallies};
-use monitor_server::models::Metric;
-use monitor_server::models::{parse_iso8601, tag_value};
+use monitor_server::models::{parse_iso8601, Metric, Session};
 use rusqlite::{params, Connection};
 use serde_json::{Map, Value};
 
@@ -264,26 +263,13 @@ pub fn load(path: &Path, metrics: u64, sessions: u64) -> Result<(), Box<dyn std:
             description.insert("description".into(), Value::from("CI run"));
             commit.clone()
         };
-        // As db::insert_session writes a session and its tags.
-        tx.prepare_cached("INSERT OR IGNORE INTO session_hashes (h) VALUES (?1)")?
-            .execute([&session_h])?;
-        tx.prepare_cached(
-            "INSERT INTO sessions (session_h, run_date, scm_ref, description, hash_id) \
-             VALUES (?1, ?2, ?3, ?4, (SELECT id FROM session_hashes WHERE h = ?1))",
-        )?
-        .execute(params![
-            session_h,
+        let session = Session {
+            session_h: session_h.clone(),
             run_date,
             scm_ref,
-            Value::Object(description.clone()).to_string()
-        ])?;
-        let id = tx.last_insert_rowid();
-        for (name, value) in &description {
-            tx.prepare_cached(
-                "INSERT INTO session_tags (session_id, name, value) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![id, name, tag_value(value)])?;
-        }
+            description,
+        };
+        db::insert_session(&tx, &session).map_err(|err| err.to_string())?;
 
         let count = metrics * (i + 1) / sessions - metrics * i / sessions;
         let mut at_us = start_us + 2_000_000;
