@@ -226,29 +226,18 @@ fn a_migrated_schema_3_store_has_exactly_the_layout_of_a_new_file() {
 /// statements that made them (a column added by ALTER TABLE reads differently).
 fn layout(db: &Path) -> BTreeSet<String> {
     let conn = Connection::open(db).expect("the file opens");
-    let lines = |sql: &str, name: &str| -> Vec<String> {
-        let mut stmt = conn.prepare(sql).expect(sql);
-        let width = stmt.column_count();
-        stmt.query_map([name], |row| {
-            let values = (0..width).map(|i| row.get::<_, SqlValue>(i).map(|v| shown(&v)));
-            values.collect::<rusqlite::Result<Vec<String>>>()
-        })
-        .expect(sql)
-        .map(|values| values.expect(sql).join(" | "))
-        .collect()
-    };
-    let names: Vec<String> = lines(
-        "SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' AND ?1 = ''",
-        "",
-    );
+    let objects = "FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'";
     let mut layout: BTreeSet<String> = lines(
-        "SELECT type, name, tbl_name, CASE WHEN type = 'view' OR sql LIKE '%WHERE%' THEN sql END \
-         FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' AND ?1 = ''",
-        "",
+        &conn,
+        &format!(
+            "SELECT type, name, tbl_name, \
+             CASE WHEN type = 'view' OR sql LIKE '%WHERE%' THEN sql END {objects}"
+        ),
+        [],
     )
     .into_iter()
     .collect();
-    for name in names {
+    for name in lines(&conn, &format!("SELECT name {objects}"), []) {
         for (what, sql) in [
             (
                 "column",
@@ -268,12 +257,25 @@ fn layout(db: &Path) -> BTreeSet<String> {
                 "SELECT seqno, name, \"desc\", coll, key FROM pragma_index_xinfo(?1)",
             ),
         ] {
-            for line in lines(sql, &name) {
+            for line in lines(&conn, sql, [&name]) {
                 layout.insert(format!("{name}: {what} {line}"));
             }
         }
     }
     layout
+}
+
+/// Each row `sql` yields, its values joined into a line.
+fn lines(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+    let mut stmt = conn.prepare(sql).expect(sql);
+    let width = stmt.column_count();
+    stmt.query_map(params, |row| {
+        let values = (0..width).map(|i| row.get::<_, SqlValue>(i).map(|v| shown(&v)));
+        values.collect::<rusqlite::Result<Vec<String>>>()
+    })
+    .expect(sql)
+    .map(|values| values.expect(sql).join(" | "))
+    .collect()
 }
 
 fn shown(value: &SqlValue) -> String {
